@@ -1,0 +1,59 @@
+"""The ``imagebind-lite`` command line.
+
+``fit`` / ``validate`` go to LightningCLI (training/cli.py); every other subcommand is a
+small argparse parser contributed by the module that owns the job, imported lazily so that
+``imagebind-lite modalities`` does not pay for Lightning's import.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Optional, Sequence
+
+# subcommand -> (module, help). Each module provides add_arguments(parser) and run(args) -> int.
+SUBCOMMANDS = {
+    "modalities": ("imagebind_lite.commands.modalities", "list registered modalities, presets and file types"),
+    "embed": ("imagebind_lite.commands.embed", "embed files or a manifest into embedding shards"),
+    "index": ("imagebind_lite.commands.index", "build an embedding index from shards"),
+    "query": ("imagebind_lite.commands.query", "query an index by file, text or a weighted sum"),
+    "evaluate": ("imagebind_lite.commands.evaluate", "emergent zero-shot evaluation of a saved model"),
+    "demo": ("imagebind_lite.commands.demo", "the whole idea end to end on the synthetic world"),
+    "world": ("imagebind_lite.commands.world", "write the synthetic world as files + manifests"),
+    "convert": ("imagebind_lite.commands.convert", "convert an official ImageBind checkpoint"),
+}
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
+        from imagebind_lite.training.cli import run_lightning_cli
+
+        run_lightning_cli(argv)
+        return 0
+    parser = argparse.ArgumentParser(prog="imagebind-lite", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.add_parser("fit", help="train alignments with LightningCLI (--config configs/....yaml)")
+    selected = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text)
+        if name == selected:  # import only the module that will run
+            importlib.import_module(module_name).add_arguments(sub)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from imagebind_lite.errors import ImageBindLiteError
+
+    try:
+        return int(importlib.import_module(SUBCOMMANDS[args.command][0]).run(args) or 0)
+    except ImageBindLiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

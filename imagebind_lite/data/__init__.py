@@ -1,0 +1,1 @@
+"""Data: manifests, datasets, collation and the synthetic world generator."""

@@ -1,0 +1,47 @@
+"""Embedding arbitrary inputs: preprocess item by item, batch, encode, concatenate.
+
+Items are file paths, raw arrays/tensors, or strings for modalities whose strings are data
+(text). Preprocessing goes through the modality's transform built from the encoder's data config,
+so embedding a file here and training on it through a manifest see identical tensors.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from imagebind_lite.registry import get_modality
+
+
+def as_item_list(items: Any) -> Sequence[Any]:
+    """One item or a collection of items -> a list of items."""
+    if isinstance(items, (str, os.PathLike)):
+        return [items]
+    if isinstance(items, (np.ndarray, torch.Tensor)):
+        return list(items)  # a stacked batch: one item per row
+    return list(items)
+
+
+@torch.no_grad()
+def embed_items(model, modality: str, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
+    encoder = model.encoder(modality)
+    spec = get_modality(modality)
+    transform = spec.transform(encoder.data_config)
+    items = as_item_list(items)
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    chunks = []
+    try:
+        starts = range(0, len(items), batch_size)
+        for start in tqdm(starts, desc=f"embed {modality}", disable=not progress, unit="batch"):
+            batch = spec.collate([transform(item) for item in items[start:start + batch_size]])
+            chunks.append(encoder(batch.to(device)).float().cpu())
+    finally:
+        encoder.train(was_training)
+    if not chunks:
+        return torch.empty(0, encoder.config.embed_dim)
+    return torch.cat(chunks)

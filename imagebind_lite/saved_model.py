@@ -1,0 +1,86 @@
+"""The saved-model format: ``config.json`` + one ``<modality>.safetensors`` per encoder.
+
+Loading never unpickles: configs are JSON, weights are safetensors. Writes are atomic (a temp
+directory renamed into place) so an interrupted save never leaves a half-written model where a
+good one was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from imagebind_lite.config import EncoderConfig
+from imagebind_lite.errors import CheckpointError
+
+FORMAT_NAME = "imagebind-lite"
+FORMAT_VERSION = 1
+
+
+def save_model(model, directory) -> Path:
+    """Write ``model`` (a MultiModalModel) to ``directory``, replacing it atomically."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "embed_dim": model.embed_dim, "encoders": {}}
+        for modality, encoder in model.encoders.items():
+            weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
+            save_file(weights, str(staging / f"{modality}.safetensors"))
+            config["encoders"][modality] = encoder.config.to_dict()
+        (staging / "config.json").write_text(json.dumps(config, indent=2))
+        _replace_directory(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _replace_directory(staging: Path, directory: Path) -> None:
+    if directory.exists():
+        backup = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        os.replace(directory, backup)
+        os.replace(staging, directory)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, directory)
+
+
+def read_config(directory: Path) -> dict:
+    path = directory / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a saved imagebind-lite model: {path.name} is missing")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if config.get("format") != FORMAT_NAME or config.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unsupported format {config.get('format')!r} version {config.get('version')!r}")
+    return config
+
+
+def load_model(directory, modalities=None, device: str = "cpu"):
+    """Rebuild a ``MultiModalModel`` from a saved-model directory, without pickle."""
+    from imagebind_lite.encoder import MultiModalModel, create_encoder
+
+    directory = Path(directory)
+    config = read_config(directory)
+    encoders = {}
+    for modality, values in config["encoders"].items():
+        if modalities is not None and modality not in modalities:
+            continue
+        encoder = create_encoder(EncoderConfig.from_dict(values))
+        weights_path = directory / f"{modality}.safetensors"
+        try:
+            weights = load_file(str(weights_path), device=device)
+        except (SafetensorError, FileNotFoundError, OSError) as exc:
+            raise CheckpointError(f"cannot read weights {weights_path}: {exc}") from exc
+        missing, unexpected = encoder.load_state_dict(weights, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{weights_path} does not match its config: missing {missing}, unexpected {unexpected}")
+        encoders[modality] = encoder.to(device)
+    return MultiModalModel(encoders).eval()

@@ -1,0 +1,79 @@
+"""Thermal: 8- or 16-bit single-channel images (LLVIP-style), a ViT with a 1-channel patch stem.
+
+ImageBind-size preset after ImageBind's thermal trunk (768 wide, 12 deep, 12 heads, extra
+key/value token, fixed post-scale 10). Preprocessing: scale to [0, 1] by bit depth, resize the
+short side, centre crop, normalise with the data config's mean/std.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.layers import PatchStem
+
+
+def resize_and_crop(image: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """[C, H, W] -> [C, size, size]: short side to ``size`` then centre crop."""
+    height, width = image.shape[-2:]
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        image = F.interpolate(image[None], size=(new_h, new_w), mode=mode, align_corners=False, antialias=True)[0]
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return image[:, top:top + size, left:left + size]
+
+
+@register_modality("thermal")
+class ThermalModality(ModalitySpec):
+    extensions = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".npy")
+
+    def presets(self) -> dict[str, EncoderConfig]:
+        tiny_data = {"image_size": 32, "mean": 0.5, "std": 0.25}
+        return {
+            "tiny": EncoderConfig("thermal", embed_dim=128, width=64, depth=2, num_heads=4,
+                                  stem={"patch_size": 8, "norm_eps": 1e-5}, data=tiny_data),
+            "imagebind_huge": EncoderConfig(
+                "thermal", embed_dim=1024, width=768, depth=12, num_heads=12, extra_kv=True, output_scale=10.0,
+                stem={"patch_size": 16, "norm_eps": 1e-5}, data={"image_size": 224, "mean": 0.5, "std": 0.25},
+            ),
+        }
+
+    def read_file(self, path: Path) -> np.ndarray:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False)
+        with Image.open(path) as image:
+            array = np.asarray(image)
+            if image.mode in ("RGB", "RGBA") and array.ndim == 3 and np.ptp(array[..., :3].astype(np.int32), axis=-1).max() == 0:
+                array = array[..., 0]  # grey saved as RGB: keep one channel
+        return array
+
+    def validate(self, raw, source: str) -> np.ndarray:
+        array = np.asarray(raw)
+        if array.ndim == 3 and 1 in (array.shape[0], array.shape[-1]):
+            array = array.squeeze(0) if array.shape[0] == 1 else array[..., 0]
+        if array.ndim != 2:
+            raise InputError(f"expected a single-channel image, got shape {array.shape}", modality=self.name, source=source)
+        if array.dtype == np.uint8:
+            return array.astype(np.float32) / 255.0
+        if array.dtype in (np.uint16, np.int32, np.uint32) and array.max(initial=0) > 1:
+            return array.astype(np.float32) / 65535.0  # 16-bit radiometric images
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise InputError("thermal image has NaN or inf values", modality=self.name, source=source)
+        return array
+
+    def to_tensor(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        image = resize_and_crop(torch.from_numpy(np.ascontiguousarray(raw))[None], data["image_size"])
+        return (image - data["mean"]) / data["std"]
+
+    def build_stem(self, config: EncoderConfig) -> nn.Module:
+        patch = config.stem["patch_size"]
+        grid = config.data["image_size"] // patch
+        proj = nn.Conv2d(1, config.width, kernel_size=patch, stride=patch, bias=False)
+        return PatchStem(proj, grid * grid, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
