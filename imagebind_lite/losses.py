@@ -1,0 +1,314 @@
+"""Symmetric InfoNCE with per-pair temperatures and an exact distributed gather.
+
+References:
+- Oord et al. 2018, "Representation Learning with Contrastive Predictive Coding" (InfoNCE).
+- Radford et al. 2021, CLIP: symmetric cross entropy over ``scale * a @ b.T``, learnable
+  log-scale initialised at log(1/0.07), capped at 100.
+- Girdhar et al. 2023, ImageBind: the same loss per (image, X) pair, with fixed scales for
+  some modalities (audio 20, depth 5, thermal 10, imu 5).
+- open_clip ``ClipLoss`` (``local_loss=True, gather_with_grad=True``): the local-loss form
+  used under data parallelism. Read for semantics only; nothing is copied.
+
+Why the distributed form is exact. With N = world * b samples in the global batch, the
+single-process loss is ``L = (1/2N) * sum_i [CE_ab(i) + CE_ba(i)]`` over all N rows. Rank r
+computes ``L_r``, the same mean over its own b rows only (its rows against all N columns,
+labels offset by ``r * b``), so ``L = (1/world) * sum_r L_r``. The gather carries gradients
+back to the rank that owns each embedding (its backward sums the gradients every rank
+computed for that slice), so rank r's parameters receive ``d(sum_r' L_r')/d(theta)`` through
+its own embeddings. DDP then averages over ranks, which applies the 1/world factor: the
+averaged gradient is exactly ``dL/d(theta)``. The temperature is shared, so each rank holds
+``dL_r/ds`` and the DDP average is again ``dL/ds``. Hence: return the per-rank mean, do not
+multiply by world size.
+
+Why logits once. On one process the b->a logits are the transpose of the a->b logits, so we
+do one matmul and a fused symmetric cross entropy whose backward writes one gradient matrix
+(row softmax + column softmax - 2I), instead of open_clip's two matmuls and two CEs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from imagebind_lite.errors import InputError
+
+__all__ = [
+    "Temperature",
+    "SymmetricInfoNCE",
+    "InfoNCEOutput",
+    "symmetric_infonce",
+    "symmetric_cross_entropy",
+    "all_gather_with_grad",
+    "GatherFn",
+]
+
+# A gather takes this rank's [b, D] tensor and returns every rank's, in rank order, either
+# as [world * b, D] or stacked [world, b, D] (Lightning's ``all_gather`` shape), with a
+# backward that sums into each rank's slice the gradients all ranks computed for it.
+GatherFn = Callable[[Tensor], Tensor]
+
+
+class Temperature(nn.Module):
+    """The logit scale of one pair: ``logits = scale * a @ b.T``.
+
+    Learnable: stored as ``log_scale`` (an ``nn.Parameter``), so the optimiser works in log
+    space as in CLIP; ``scale`` is clamped to [min_scale, max_scale] (gradient zero outside,
+    as in ImageBind). Fixed: ``log_scale`` is a buffer, still saved in the state dict so a
+    saved model records the scale it was trained with.
+    """
+
+    def __init__(
+        self,
+        init: float = 1 / 0.07,
+        learnable: bool = True,
+        min_scale: float = 1.0,
+        max_scale: float = 100.0,
+    ):
+        super().__init__()
+        if not 0 < min_scale <= max_scale:
+            raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
+        if not min_scale <= init <= max_scale:
+            raise ValueError(f"init scale {init} outside [{min_scale}, {max_scale}]")
+        self.learnable = learnable
+        self.min_scale = float(min_scale)
+        self.max_scale = float(max_scale)
+        log_init = torch.tensor(math.log(init), dtype=torch.float32)
+        if learnable:
+            self.log_scale = nn.Parameter(log_init)
+        else:
+            self.register_buffer("log_scale", log_init)
+
+    @classmethod
+    def fixed(cls, scale: float) -> "Temperature":
+        """A constant scale (ImageBind: audio 20, depth 5, thermal 10, imu 5). The range is
+        the default one widened to hold ``scale``, so a loaded state dict is not clamped."""
+        return cls(init=scale, learnable=False, min_scale=min(1.0, scale), max_scale=max(100.0, scale))
+
+    @property
+    def scale(self) -> Tensor:
+        """The clamped scale as a 0-d tensor, differentiable w.r.t. ``log_scale``."""
+        low, high = math.log(self.min_scale), math.log(self.max_scale)
+        return self.log_scale.clamp(low, high).exp()
+
+    @property
+    def value(self) -> float:
+        """The current scale as a float, for logging (it syncs with the device)."""
+        return float(self.scale.detach())
+
+    @property
+    def temperature(self) -> float:
+        """tau = 1 / scale, the quantity papers call the temperature."""
+        return 1.0 / self.value
+
+    @torch.no_grad()
+    def clamp_(self) -> "Temperature":
+        """Pull ``log_scale`` back into range in place (open_clip does this after each step),
+        so a parameter pushed past a bound does not stay stuck where its gradient is zero."""
+        self.log_scale.clamp_(math.log(self.min_scale), math.log(self.max_scale))
+        return self
+
+    def forward(self) -> Tensor:
+        return self.scale
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if self.learnable else "fixed"
+        return f"{kind}, scale={self.value:.4g}, range=[{self.min_scale:g}, {self.max_scale:g}]"
+
+
+class _SymmetricCrossEntropy(torch.autograd.Function):
+    """mean(CE over rows) and mean(CE over columns) of a square logit matrix, halved, with the
+    diagonal as targets. The backward builds the whole gradient in one buffer,
+    ``(softmax_rows + softmax_cols - 2I) / 2n``, where autograd through two
+    ``F.cross_entropy`` calls (one on a transposed copy) would allocate several."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor) -> Tensor:
+        # Reductions in float32 at least: bf16 logsumexp over thousands of columns loses the
+        # small differences the loss is made of.
+        x = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        n = x.shape[0]
+        lse_rows = torch.logsumexp(x, dim=1)
+        lse_cols = torch.logsumexp(x, dim=0)
+        loss = (lse_rows.sum() + lse_cols.sum() - 2 * x.diagonal().sum()) / (2 * n)
+        ctx.save_for_backward(x, lse_rows, lse_cols)
+        ctx.in_dtype = logits.dtype
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:
+        x, lse_rows, lse_cols = ctx.saved_tensors
+        n = x.shape[0]
+        g = (x - lse_rows[:, None]).exp_()
+        g += (x - lse_cols[None, :]).exp_()
+        g.diagonal().sub_(2.0)
+        g.mul_(grad / (2 * n))
+        return g.to(ctx.in_dtype)
+
+
+def symmetric_cross_entropy(logits: Tensor) -> Tensor:
+    """``(CE(logits, arange) + CE(logits.T, arange)) / 2`` for a square [n, n] matrix."""
+    if logits.dim() != 2 or logits.shape[0] != logits.shape[1]:
+        raise InputError(f"symmetric cross entropy needs square logits, got {tuple(logits.shape)}")
+    return _SymmetricCrossEntropy.apply(logits)
+
+
+def _world_size() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def _rank() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return 0
+
+
+def all_gather_with_grad(x: Tensor) -> Tensor:
+    """Every rank's ``x`` concatenated in rank order, [world * b, ...], differentiable.
+
+    torch's autograd all_gather sums, in its backward, the gradients all ranks computed for
+    this rank's slice (reduce-scatter on NCCL, all-to-all + sum on gloo): exactly what the
+    local-loss form needs. Requires the same ``x.shape`` on every rank.
+    """
+    from torch.distributed.nn.functional import all_gather  # import only when distributed
+
+    return torch.cat(all_gather(x), dim=0)
+
+
+@dataclass
+class InfoNCEOutput:
+    """The loss and what a training loop logs about it (accuracies are in-batch top-1)."""
+
+    loss: Tensor  # scalar, the mean of the a->b and b->a cross entropies
+    logits_ab: Tensor  # [b, N]: this rank's a rows against all N b columns, scale included
+    logits_ba: Tensor  # [b, N]: this rank's b rows against all a columns (a view on one process)
+    acc_ab: Tensor  # scalar in [0, 1]: fraction of a rows whose top logit is their own b
+    acc_ba: Tensor  # scalar in [0, 1]: the same for b rows
+    scale: Tensor  # scalar, detached: the logit scale used
+
+
+def _check_pair(a: Tensor, b: Tensor) -> None:
+    if a.dim() != 2 or a.shape != b.shape or a.shape[0] == 0:
+        raise InputError(
+            "contrastive loss needs two non-empty [B, D] embedding batches of the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def _gathered(gather_fn: GatherFn, x: Tensor) -> Tensor:
+    """Normalise a gather's output to [N, D]; Lightning's all_gather stacks to [world, b, D]."""
+    out = gather_fn(x)
+    if out.dim() == 3:
+        out = out.flatten(0, 1)
+    if out.dim() != 2 or out.shape[1] != x.shape[1] or out.shape[0] % x.shape[0]:
+        raise InputError(
+            f"gather returned {tuple(out.shape)} for a local batch of {tuple(x.shape)}; every "
+            "rank must contribute the same [b, D] batch (use drop_last or a padding sampler)"
+        )
+    return out
+
+
+@torch.no_grad()
+def _top1(logits: Tensor, offset: int) -> Tensor:
+    targets = torch.arange(offset, offset + logits.shape[0], device=logits.device)
+    return (logits.argmax(dim=1) == targets).float().mean()
+
+
+def _details(loss: Tensor, logits_ab: Tensor, logits_ba: Tensor, offset: int, scale: Tensor):
+    return InfoNCEOutput(
+        loss=loss,
+        logits_ab=logits_ab,
+        logits_ba=logits_ba,
+        acc_ab=_top1(logits_ab, offset),
+        acc_ba=_top1(logits_ba, offset),
+        scale=scale.detach(),
+    )
+
+
+def symmetric_infonce(
+    a: Tensor,
+    b: Tensor,
+    scale: Union[Tensor, float],
+    *,
+    gather_fn: Optional[GatherFn] = None,
+    rank: Optional[int] = None,
+    return_details: bool = False,
+) -> Union[Tensor, InfoNCEOutput]:
+    """Symmetric InfoNCE of L2-normalised ``a`` and ``b`` ([b, D] each, row i pairs with i).
+
+    One process: ``logits = scale * a @ b.T`` once, and the fused symmetric cross entropy.
+    Under torch.distributed with world size > 1 (or with ``gather_fn`` given), both batches
+    are gathered with gradients and this rank's rows are scored against all columns with
+    labels offset by ``rank * b``; the returned loss is this rank's mean, which DDP's
+    gradient averaging turns into exactly the full-batch gradient (module docstring).
+
+    ``rank`` defaults to ``torch.distributed.get_rank()`` (0 when not initialised); pass it
+    only with a custom ``gather_fn`` outside torch.distributed (e.g. a simulation).
+    """
+    _check_pair(a, b)
+    scale = torch.as_tensor(scale, device=a.device)
+    if gather_fn is None and _world_size() > 1:
+        gather_fn = all_gather_with_grad
+    if gather_fn is not None:
+        all_a, all_b = _gathered(gather_fn, a), _gathered(gather_fn, b)
+        # A gather that returns only our rows (Lightning on one device) means world size 1.
+        if all_a.shape[0] != a.shape[0]:
+            offset = (_rank() if rank is None else rank) * a.shape[0]
+            return _local_loss(a, b, all_a, all_b, scale, offset, return_details)
+    # Scaling a [b, D] operand instead of the [b, b] product keeps the scale's gradient a
+    # cheap [b, D] reduction and avoids saving a second [b, b] matrix for backward.
+    logits = (a * scale) @ b.T
+    loss = symmetric_cross_entropy(logits)
+    return _details(loss, logits, logits.T, 0, scale) if return_details else loss
+
+
+def _local_loss(a, b, all_a, all_b, scale, offset, return_details):
+    """This rank's rows against all columns. Two [b, N] matmuls are the minimum here: the
+    b->a rows are not a transpose of anything this rank computes (a full [N, N] matrix
+    would cost world/2 times more)."""
+    n_total = all_a.shape[0]
+    if offset + a.shape[0] > n_total:
+        raise InputError(f"rank offset {offset} + local batch {a.shape[0]} exceeds gathered {n_total}")
+    labels = torch.arange(offset, offset + a.shape[0], device=a.device)
+    logits_ab = (a * scale) @ all_b.T
+    logits_ba = (b * scale) @ all_a.T
+    loss = (F.cross_entropy(logits_ab, labels) + F.cross_entropy(logits_ba, labels)) / 2
+    return _details(loss, logits_ab, logits_ba, offset, scale) if return_details else loss
+
+
+class SymmetricInfoNCE(nn.Module):
+    """The contrastive loss of one (image, X) pair, owning that pair's ``Temperature``.
+
+    ``loss = SymmetricInfoNCE(Temperature.fixed(20.0))(image_emb, audio_emb)``; pass
+    ``return_details=True`` for an ``InfoNCEOutput`` with logits and top-1 accuracies.
+    ``gather_fn`` replaces the torch.distributed gather, e.g. a Lightning module's
+    ``lambda x: self.all_gather(x, sync_grads=True)``; it can also be given per call.
+    """
+
+    def __init__(self, temperature: Optional[Temperature] = None, gather_fn: Optional[GatherFn] = None):
+        super().__init__()
+        self.temperature = temperature if temperature is not None else Temperature()
+        self.gather_fn = gather_fn
+
+    def forward(
+        self,
+        a: Tensor,
+        b: Tensor,
+        *,
+        gather_fn: Optional[GatherFn] = None,
+        return_details: bool = False,
+    ) -> Union[Tensor, InfoNCEOutput]:
+        return symmetric_infonce(
+            a,
+            b,
+            self.temperature.scale,
+            gather_fn=gather_fn if gather_fn is not None else self.gather_fn,
+            return_details=return_details,
+        )
