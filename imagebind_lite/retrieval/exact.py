@@ -1,0 +1,66 @@
+"""Exact maximum-inner-product search: chunked matrix product + ``torch.topk`` with merging.
+
+Memory stays bounded by ``query_chunk x row_chunk`` scores whatever the collection size
+(1M x 512 works with a few tens of MB of scratch), and the per-chunk top-k are merged into a
+running top-k so no full ``[Q, N]`` score matrix ever exists. Rows can be restricted by an
+optional boolean mask (the modality filter) without copying the collection.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+# rows per chunk: ~65k x 512 floats = 128 MB of embeddings touched per matmul, large enough
+# for BLAS efficiency, small enough that the [Q_chunk, 65k] score block stays in cache-ish sizes
+DEFAULT_ROW_CHUNK = 65536
+DEFAULT_QUERY_CHUNK = 1024
+
+
+def _merge(best_s: torch.Tensor, best_i: torch.Tensor, s: torch.Tensor, i: torch.Tensor, k: int):
+    cat_s = torch.cat([best_s, s], dim=1)
+    cat_i = torch.cat([best_i, i], dim=1)
+    top_s, pos = torch.topk(cat_s, min(k, cat_s.shape[1]), dim=1)
+    return top_s, torch.gather(cat_i, 1, pos)
+
+
+def _search_block(queries, rows, k, mask, row_chunk):
+    q = queries.shape[0]
+    best_s = torch.empty(q, 0, dtype=queries.dtype)
+    best_i = torch.empty(q, 0, dtype=torch.long)
+    for start in range(0, rows.shape[0], row_chunk):
+        stop = min(start + row_chunk, rows.shape[0])
+        scores = queries @ rows[start:stop].T
+        if mask is not None:
+            # filtered-out rows can never win: -inf keeps shapes fixed and avoids a gather
+            scores.masked_fill_(~mask[start:stop].unsqueeze(0), float("-inf"))
+        s, i = torch.topk(scores, min(k, stop - start), dim=1)
+        best_s, best_i = _merge(best_s, best_i, s, i + start, k)
+    return best_s, best_i
+
+
+@torch.no_grad()
+def exact_topk(
+    queries: torch.Tensor,
+    rows: torch.Tensor,
+    k: int,
+    mask: Optional[torch.Tensor] = None,
+    row_chunk: int = DEFAULT_ROW_CHUNK,
+    query_chunk: int = DEFAULT_QUERY_CHUNK,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` rows by inner product for each query.
+
+    Returns ``(scores [Q, k'], row_indices [Q, k'])`` sorted by decreasing score, with
+    ``k' = min(k, N)``. Entries whose score is ``-inf`` are masked rows (fewer than ``k``
+    rows passed the mask) and must be dropped by the caller.
+    """
+    n = rows.shape[0]
+    k = min(k, n)
+    if k <= 0 or queries.shape[0] == 0:
+        return torch.empty(queries.shape[0], 0), torch.empty(queries.shape[0], 0, dtype=torch.long)
+    out_s, out_i = [], []
+    for start in range(0, queries.shape[0], query_chunk):
+        s, i = _search_block(queries[start:start + query_chunk], rows, k, mask, row_chunk)
+        out_s.append(s)
+        out_i.append(i)
+    return torch.cat(out_s), torch.cat(out_i)

@@ -1,0 +1,97 @@
+"""Embedding shards: the hand-off format between ``embed`` and ``index build``.
+
+A shard is ``<name>.safetensors`` holding one float32 tensor ``"embeddings"`` ``[N, D]`` plus a
+sidecar ``<name>.json`` listing, per row, the id, modality and source path, with the row count,
+dimension and the SHA-256 of the tensor file. Many writers (one per GPU rank in a prediction
+writer) can each write their own shards into one directory; ``read_shards`` reads them back
+in name order. Both files are written atomically.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Union
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from imagebind_lite.errors import InputError
+
+from .atomic import atomic_path, atomic_write_text
+from .errors import IndexFileError
+from .persistence import sha256_file
+
+SHARD_FORMAT = "imagebind-lite-embedding-shard"
+SHARD_VERSION = 1
+
+
+@dataclass
+class Shard:
+    embeddings: torch.Tensor   # [N, D] float32
+    ids: List[str]             # one id per row
+    modalities: List[str]      # one modality name per row
+    sources: List[str]         # one source path per row ("" when unknown)
+    path: Path                 # the .safetensors file it came from
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def write_shard(path, emb: torch.Tensor, ids: Sequence[str], modality: Union[str, Sequence[str]],
+                sources: Optional[Sequence[str]] = None) -> Path:
+    """Write one shard (tensor file + JSON sidecar); returns the tensor file's path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    emb = torch.as_tensor(emb).detach().to("cpu", torch.float32).contiguous()
+    n = emb.shape[0] if emb.dim() == 2 else -1
+    mods = [modality] * max(n, 0) if isinstance(modality, str) else list(modality)
+    srcs = [""] * max(n, 0) if sources is None else [str(s) for s in sources]
+    if emb.dim() != 2 or not (len(ids) == len(mods) == len(srcs) == n):
+        raise InputError(f"shard needs [N, D] embeddings with N ids/modalities/sources; got shape "
+                         f"{list(emb.shape)}, {len(ids)} ids, {len(mods)} modalities, {len(srcs)} sources",
+                         source=str(path))
+    with atomic_path(path) as tmp:
+        save_file({"embeddings": emb}, str(tmp))
+        digest = sha256_file(tmp)
+        meta = {"format": SHARD_FORMAT, "format_version": SHARD_VERSION, "count": n,
+                "dim": int(emb.shape[1]), "sha256": digest, "ids": [str(i) for i in ids],
+                "modalities": mods, "sources": srcs}
+        # sidecar first: a tensor file without its sidecar is never picked up by read_shards
+        atomic_write_text(_sidecar(path), json.dumps(meta))
+    return path
+
+
+def read_shard(path) -> Shard:
+    """Read and verify one shard."""
+    path = Path(path)
+    side = _sidecar(path)
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexFileError(f"shard sidecar is missing or not JSON ({exc})", source=str(side)) from exc
+    if meta.get("format") != SHARD_FORMAT or meta.get("format_version") != SHARD_VERSION:
+        raise IndexFileError("not an embedding shard sidecar of a supported version", source=str(side))
+    if not path.is_file() or sha256_file(path) != meta.get("sha256"):
+        raise IndexFileError("shard tensor file is missing, truncated or modified", source=str(path))
+    emb = load_file(str(path)).get("embeddings")
+    n = meta.get("count")
+    if emb is None or tuple(emb.shape) != (n, meta.get("dim")) or any(
+            len(meta.get(k, [])) != n for k in ("ids", "modalities", "sources")):
+        raise IndexFileError("shard contents do not match its sidecar", source=str(path))
+    return Shard(emb.float(), meta["ids"], meta["modalities"], meta["sources"], path)
+
+
+def read_shards(directory) -> Iterator[Shard]:
+    """Yield every shard of ``directory`` (those with a sidecar) in file-name order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("embedding shard directory does not exist", source=str(directory))
+    paths = sorted(p for p in directory.glob("*.safetensors") if _sidecar(p).is_file())
+    if not paths:
+        raise InputError("no embedding shards (*.safetensors with a .json sidecar) found",
+                         source=str(directory))
+    for path in paths:
+        yield read_shard(path)
