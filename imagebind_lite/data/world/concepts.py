@@ -1,0 +1,100 @@
+"""Concept design: which look, form, heat, sound and motion each named concept gets.
+
+Factors are dealt out so that every level is shared by several concepts (two red concepts, two
+round ones, two in the same pitch band...) and only the combination identifies a concept; that
+keeps every single modality from being trivial. The assignment is drawn from the world seed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from imagebind_lite.data.world import catalogue as cat
+
+PITCH_LOW_HZ = 150.0  # lowest fundamental of any concept
+PITCH_HIGH_HZ = 2400.0  # highest fundamental; stays well under Nyquist with harmonics at 16 kHz
+
+
+@dataclass
+class Concept:
+    """One named concept and how it shows in each modality."""
+
+    name: str  # class name (also the label text)
+    synonyms: List[str]  # other names used in captions
+    label: int  # class index
+    colour: str  # colour name (vision)
+    rgb: Tuple[float, float, float]  # base colour in 0..1 (vision)
+    shape: str  # outline (vision, depth, thermal)
+    texture: str  # surface pattern (vision)
+    form: str  # 3D relief (depth)
+    heat_profile: str  # where it is hot (thermal)
+    heat_level: str  # how hot, as a word (thermal)
+    heat_delta: float  # degrees above ambient at the hottest point (thermal)
+    pitch_range: Tuple[float, float]  # fundamental frequency band in Hz (audio)
+    timbre: str  # harmonic recipe name (audio)
+    harmonics: Tuple[float, ...]  # harmonic amplitudes, fundamental first (audio)
+    envelope: str  # per-event loudness shape (audio)
+    sound_verb: str  # caption verb for the sound
+    motion: str  # periodic motion waveform (imu)
+    motion_verb: str  # caption verb for the motion
+    motion_axes: Tuple[float, ...] = field(default=(1.0,) * 6)  # weights on ax,ay,az,gx,gy,gz (imu)
+
+    @property
+    def names(self) -> List[str]:
+        """The name followed by its synonyms."""
+        return [self.name] + list(self.synonyms)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _deal(rng: np.random.Generator, levels: int, count: int) -> np.ndarray:
+    """Level indices for ``count`` concepts, each level used equally often, order shuffled."""
+    return rng.permutation(np.resize(np.arange(levels), count))
+
+
+def _visual_design(rng: np.random.Generator, k: int) -> np.ndarray:
+    """(colour, shape, texture) per concept; redrawn until no two concepts look the same."""
+    for _ in range(1000):
+        design = np.stack([_deal(rng, len(cat.COLOURS), k), _deal(rng, len(cat.SHAPES), k),
+                           _deal(rng, len(cat.TEXTURES), k)], axis=1)
+        if len({tuple(row) for row in design}) == k:
+            return design
+    raise RuntimeError("could not find distinct looks; too many concepts for the catalogue")
+
+
+def _pitch_bands(k: int) -> np.ndarray:
+    """Log-spaced band edges; about two concepts share each band."""
+    bands = max(4, min(k, (k + 1) // 2))
+    return np.geomspace(PITCH_LOW_HZ, PITCH_HIGH_HZ, bands + 1)
+
+
+def make_concepts(num_concepts: int, seed: int) -> List[Concept]:
+    """The first ``num_concepts`` catalogue names, each given factors drawn from ``seed``."""
+    rng = np.random.default_rng([seed, 0xC0C0])
+    k = num_concepts
+    look = _visual_design(rng, k)
+    form, profile, level = (_deal(rng, len(t), k) for t in (cat.FORMS, cat.HEAT_PROFILES, cat.HEAT_LEVELS))
+    timbre, envelope, motion = (_deal(rng, len(t), k) for t in (cat.TIMBRES, cat.ENVELOPES, cat.MOTIONS))
+    edges = _pitch_bands(k)
+    band = _deal(rng, len(edges) - 1, k)
+    axes = rng.dirichlet(np.full(6, 0.6), size=k) * 3.0  # a few dominant axes per concept
+    concepts = []
+    for i in range(k):
+        name, synonyms = cat.CATALOGUE[i]
+        colour, rgb = cat.COLOURS[look[i, 0]]
+        heat_word, heat_delta = cat.HEAT_LEVELS[level[i]]
+        timbre_name, harmonics = cat.TIMBRES[timbre[i]]
+        envelope_name, sound_verb = cat.ENVELOPES[envelope[i]]
+        motion_name, motion_verb = cat.MOTIONS[motion[i]]
+        concepts.append(Concept(
+            name=name, synonyms=list(synonyms), label=i, colour=colour, rgb=tuple(rgb),
+            shape=cat.SHAPES[look[i, 1]], texture=cat.TEXTURES[look[i, 2]], form=cat.FORMS[form[i]],
+            heat_profile=cat.HEAT_PROFILES[profile[i]], heat_level=heat_word, heat_delta=heat_delta,
+            pitch_range=(float(edges[band[i]]), float(edges[band[i] + 1])), timbre=timbre_name,
+            harmonics=tuple(harmonics), envelope=envelope_name, sound_verb=sound_verb,
+            motion=motion_name, motion_verb=motion_verb,
+            motion_axes=tuple(float(a) for a in axes[i])))
+    return concepts
