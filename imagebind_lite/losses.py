@@ -239,6 +239,7 @@ def symmetric_infonce(
     *,
     gather_fn: Optional[GatherFn] = None,
     rank: Optional[int] = None,
+    gather: bool = True,
     return_details: bool = False,
 ) -> Union[Tensor, InfoNCEOutput]:
     """Symmetric InfoNCE of L2-normalised ``a`` and ``b`` ([b, D] each, row i pairs with i).
@@ -251,10 +252,14 @@ def symmetric_infonce(
 
     ``rank`` defaults to ``torch.distributed.get_rank()`` (0 when not initialised); pass it
     only with a custom ``gather_fn`` outside torch.distributed (e.g. a simulation).
+    ``gather=False`` scores this rank's batch alone even under DDP (e.g. a validation step
+    whose last batch differs in size across ranks, which a gather cannot take).
     """
     _check_pair(a, b)
     scale = torch.as_tensor(scale, device=a.device)
-    if gather_fn is None and _world_size() > 1:
+    if not gather:
+        gather_fn = None
+    elif gather_fn is None and _world_size() > 1:
         gather_fn = all_gather_with_grad
     if gather_fn is not None:
         all_a, all_b = _gathered(gather_fn, a), _gathered(gather_fn, b)
@@ -303,6 +308,7 @@ class SymmetricInfoNCE(nn.Module):
         b: Tensor,
         *,
         gather_fn: Optional[GatherFn] = None,
+        gather: bool = True,
         return_details: bool = False,
     ) -> Union[Tensor, InfoNCEOutput]:
         return symmetric_infonce(
@@ -310,5 +316,6 @@ class SymmetricInfoNCE(nn.Module):
             b,
             self.temperature.scale,
             gather_fn=gather_fn if gather_fn is not None else self.gather_fn,
+            gather=gather,
             return_details=return_details,
         )

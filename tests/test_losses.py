@@ -205,3 +205,18 @@ def test_fixed_temperature_is_a_saved_buffer(scale):
 def test_temperature_rejects_bad_configuration(kwargs):
     with pytest.raises(ValueError):
         Temperature(**kwargs)
+
+
+def test_module_gather_fn_used_unless_gather_false():
+    calls = []
+
+    def gather(x):
+        calls.append(x.shape)
+        return x  # one 'rank': same rows back, so the single-process path is taken
+
+    a, b = _pair(4, 3)
+    loss_fn = SymmetricInfoNCE(Temperature.fixed(5.0), gather_fn=gather)
+    torch.testing.assert_close(loss_fn(a, b), symmetric_infonce(a, b, 5.0))
+    assert len(calls) == 2
+    loss_fn(a, b, gather=False)
+    assert len(calls) == 2

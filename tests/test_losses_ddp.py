@@ -33,10 +33,10 @@ class _PairModel(nn.Module):
         self.loss = SymmetricInfoNCE(Temperature(init=10.0))
         self.double()
 
-    def forward(self, xa, xb, gather_fn=None):
+    def forward(self, xa, xb, gather_fn=None, gather=True):
         a = F.normalize(self.enc_a(xa), dim=1)
         b = F.normalize(self.enc_b(xb), dim=1)
-        return self.loss(a, b, gather_fn=gather_fn)
+        return self.loss(a, b, gather_fn=gather_fn, gather=gather)
 
 
 def _grads(model):
@@ -85,6 +85,9 @@ def _worker(rank, port, out_dir):
             loss = ddp(xa[rows], xb[rows], gather_fn=gather)
             loss.backward()
             results[variant] = (loss.detach(), _grads(model))
+        with torch.no_grad():  # gather=False: uneven local batches (rank 1 drops a row) work
+            start, stop = rows.start, rows.stop - rank
+            results["local"] = (ddp(xa[start:stop], xb[start:stop], gather=False), (start, stop))
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -130,3 +133,12 @@ def test_ddp_control_without_gather_gradients_differs(ddp_results, reference):
     assert not torch.allclose(grads["enc_a.weight"], ref_grads["enc_a.weight"], atol=1e-6)
     # The temperature's gradient does not flow through the gather, so it still matches.
     torch.testing.assert_close(grads["loss.temperature.log_scale"], ref_grads["loss.temperature.log_scale"])
+
+
+def test_gather_false_scores_each_ranks_uneven_batch_alone(ddp_results):
+    model, (xa, xb) = _PairModel(), _data()
+    with torch.no_grad():
+        for res in ddp_results:
+            loss, (start, stop) = res["local"]
+            want = model(xa[start:stop], xb[start:stop])
+            torch.testing.assert_close(loss, want, atol=1e-12, rtol=0)
