@@ -1,0 +1,83 @@
+"""Atomic writers for the real-world file formats the world is written in.
+
+Every file goes to a temporary name next to its target and is moved into place with
+``os.replace``, so an interrupted write never leaves a truncated png or a half manifest that a
+loader would later trip on. Formats follow the data sets they stand in for: png images,
+16-bit png depth in millimetres (SUN RGB-D, NYU-D), 8/16-bit single-channel thermal png (LLVIP),
+16-bit PCM wav (ESC-50), IMU as csv with a header or npy (Ego4D exports).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterable, Sequence
+
+import numpy as np
+import soundfile as sf
+from PIL import Image
+
+IMU_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
+DEPTH_SCALE = 1000.0  # 16-bit depth png units per metre (millimetres)
+
+
+@contextmanager
+def _atomic(path: Path):
+    """Yield a temporary path; on success move it onto ``path``, on failure remove it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """uint8 HxWx3 (RGB), uint8 HxW (L) or uint16 HxW (I;16) png."""
+    with _atomic(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG", compress_level=1)
+
+
+def write_depth_png(path: Path, metres: np.ndarray) -> None:
+    """Depth in metres as a 16-bit png in millimetres (0 would mean 'no reading': never written)."""
+    mm = np.clip(np.round(metres * DEPTH_SCALE), 1, 65535).astype(np.uint16)
+    write_png(path, mm)
+
+
+def read_depth_png(path: Path) -> np.ndarray:
+    """Inverse of ``write_depth_png`` (metres, float32); used by tests and the preview."""
+    return np.asarray(Image.open(path), dtype=np.float32) / DEPTH_SCALE
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    with _atomic(path) as tmp:
+        sf.write(tmp, audio, sample_rate, format="WAV", subtype="PCM_16")
+
+
+def write_imu(path: Path, imu: np.ndarray) -> None:
+    """[T, 6] IMU as csv (header ax..gz) or npy, chosen by the suffix of ``path``."""
+    with _atomic(path) as tmp:
+        if path.suffix == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, imu.astype(np.float32))
+        else:
+            np.savetxt(tmp, imu, fmt="%.5f", delimiter=",", header=",".join(IMU_COLUMNS), comments="")
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+    with _atomic(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    with _atomic(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")

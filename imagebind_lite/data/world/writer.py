@@ -1,0 +1,105 @@
+"""Write a synthetic world to files and manifests, laid out as real pair data would be.
+
+    out_dir/world.json                       config, class names, concepts, prompts
+    out_dir/pairs/<modality>/manifest.csv    id,label,vision,<modality>,concept,<attributes>
+    out_dir/pairs/<modality>/vision/*.png    the images of that pair collection only
+    out_dir/pairs/<modality>/<modality>/*    the paired files (text lives in the manifest)
+    out_dir/eval/manifest.csv                id,label,vision,text,audio,depth,thermal,imu,...
+    out_dir/eval/<modality>/*                one instance carries all six
+
+Paths in manifests are relative to the manifest (design.md section 4). Manifests are written
+last, atomically, so a manifest only ever lists files that were fully written.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from imagebind_lite.data.world import fileio
+from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES
+from imagebind_lite.errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMU_FORMATS = ("csv", "npy", "mixed")  # mixed: csv for even indices, npy for odd ones
+
+
+def _imu_suffix(imu_format: str, index: int) -> str:
+    if imu_format == "mixed":
+        return ".csv" if index % 2 == 0 else ".npy"
+    return "." + imu_format
+
+
+def _write_sample(sample: Dict[str, Any], root: Path, modalities, world, imu_format: str,
+                  index: int) -> Dict[str, Any]:
+    """Write one sample's files under ``root``; return its manifest row."""
+    sid = sample["id"]
+    row: Dict[str, Any] = {"id": sid, "label": sample["label"]}
+    for m in modalities:
+        if m == "text":
+            row[m] = sample[m]
+            continue
+        suffix = {"audio": ".wav", "imu": _imu_suffix(imu_format, index)}.get(m, ".png")
+        rel = f"{m}/{sid}{suffix}"
+        target = root / rel
+        if m == "vision" or m == "thermal":
+            fileio.write_png(target, sample[m])
+        elif m == "depth":
+            fileio.write_depth_png(target, sample[m])
+        elif m == "audio":
+            fileio.write_wav(target, sample[m], world.config.sample_rate)
+        else:
+            fileio.write_imu(target, sample[m])
+        row[m] = rel
+    row["concept"] = sample["concept"]
+    row.update({k: (round(v, 5) if isinstance(v, float) else v) for k, v in sample["attributes"].items()})
+    return row
+
+
+def write_collection(world, collection: str, size: int, root: Path, imu_format: str = "mixed",
+                     progress: bool = True) -> Path:
+    """Write ``size`` samples of ``collection`` under ``root``; return the manifest path."""
+    from tqdm.auto import tqdm
+
+    modalities = world.modalities(collection)
+    for m in modalities:
+        if m != "text":
+            (root / m).mkdir(parents=True, exist_ok=True)
+    rows = [_write_sample(world.sample(collection, i), root, modalities, world, imu_format, i)
+            for i in tqdm(range(size), desc=f"world {collection}", disable=not progress, unit="sample")]
+    columns = ["id", "label", *modalities, "concept", *world.attribute_names()]
+    manifest = root / "manifest.csv"
+    fileio.write_csv(manifest, columns, rows)
+    log.info("wrote %d %s samples to %s", size, collection, manifest)
+    return manifest
+
+
+def write_world(world, out_dir, sizes: Optional[Mapping[str, int]] = None, progress: bool = True,
+                imu_format: str = "mixed") -> Dict[str, Path]:
+    """Write the collections named in ``sizes`` (default 256 of each pair collection and 128
+    eval samples) plus ``world.json``; return ``{collection: manifest path, "world": json}``."""
+    sizes = dict(sizes) if sizes is not None else {c: (128 if c == EVAL_COLLECTION else 256) for c in COLLECTIONS}
+    unknown = set(sizes) - set(COLLECTIONS)
+    if unknown:
+        raise InputError(f"unknown collections {sorted(unknown)}; expected some of {COLLECTIONS}",
+                         modality="world")
+    if imu_format not in IMU_FORMATS:
+        raise InputError(f"imu_format must be one of {IMU_FORMATS}, got {imu_format!r}", modality="imu")
+    if any(int(n) < 0 for n in sizes.values()):
+        raise InputError(f"sizes must be >= 0, got {sizes}", modality="world")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: Dict[str, Path] = {}
+    for collection in COLLECTIONS:  # fixed order, whatever the dict order
+        if int(sizes.get(collection, 0)) > 0:
+            root = out / (EVAL_COLLECTION if collection == EVAL_COLLECTION else f"pairs/{collection}")
+            paths[collection] = write_collection(world, collection, int(sizes[collection]), root,
+                                                 imu_format, progress)
+    description = world.describe()
+    description.update({"modalities": list(MODALITIES), "sizes": {c: int(n) for c, n in sizes.items()},
+                        "manifests": {c: str(p.relative_to(out)) for c, p in paths.items()},
+                        "imu_format": imu_format, "depth_units": "millimetres (16-bit png)"})
+    paths["world"] = out / "world.json"
+    fileio.write_json(paths["world"], description)
+    return paths
