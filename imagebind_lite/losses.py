@@ -221,7 +221,7 @@ def _top1(logits: Tensor, offset: int) -> Tensor:
     return (logits.argmax(dim=1) == targets).float().mean()
 
 
-def _details(loss: Tensor, logits_ab: Tensor, logits_ba: Tensor, offset: int, scale: Tensor):
+def _details(loss: Tensor, logits_ab: Tensor, logits_ba: Tensor, offset: int, scale: Tensor) -> InfoNCEOutput:
     return InfoNCEOutput(
         loss=loss,
         logits_ab=logits_ab,
@@ -274,7 +274,9 @@ def symmetric_infonce(
     return _details(loss, logits, logits.T, 0, scale) if return_details else loss
 
 
-def _local_loss(a, b, all_a, all_b, scale, offset, return_details):
+def _local_loss(
+    a: Tensor, b: Tensor, all_a: Tensor, all_b: Tensor, scale: Tensor, offset: int, return_details: bool
+) -> Union[Tensor, InfoNCEOutput]:
     """This rank's rows against all columns. Two [b, N] matmuls are the minimum here: the
     b->a rows are not a transpose of anything this rank computes (a full [N, N] matrix
     would cost world/2 times more)."""
