@@ -1,0 +1,107 @@
+"""Vision, the pivot: jpg/png (any PIL mode, EXIF orientation) and raw arrays/tensors.
+
+Two trunk kinds:
+- ``"vit"`` (our stem + transformer): ``tiny`` for CPU demos (32x32 images) and
+  ``imagebind_huge``, ImageBind's vision encoder (OpenCLIP ViT-H/14: 1280 wide, 32 deep,
+  16 heads, ``ln_pre``, no post scale);
+- ``"timm"``: ANY timm model by name, headless, weights from a local file, e.g.
+  ``create_encoder("vision/timm", trunk={"timm_model": "vit_tiny_patch16_224"})`` or
+  ``create_encoder("vision/timm", trunk={"timm_model": "convnext_nano",
+  "pretrained_path": "/weights/convnext_nano.safetensors"})``. Models with a fixed input size
+  (timm ViTs) take other sizes through ``trunk["timm_kwargs"] = {"img_size": ...}``; set
+  ``data`` mean/std to the model's own if it was not trained with ImageNet statistics.
+
+Preprocessing follows CLIP/ImageBind (see ``vision_image.py``): short side to ``image_size``
+(bicubic), centre crop, ``/255``, mean/std from the data config.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.layers import PatchStem
+from modalities import vision_image
+from modalities.timm_trunk import ImageInput, create_timm_trunk
+
+CLIP_DATA = {"image_size": 224, "mean": list(vision_image.CLIP_MEAN), "std": list(vision_image.CLIP_STD),
+             "interpolation": "bicubic"}
+IMAGENET_DATA = {"image_size": 224, "mean": list(vision_image.IMAGENET_MEAN),
+                 "std": list(vision_image.IMAGENET_STD), "interpolation": "bicubic"}
+
+
+def vision_presets() -> dict[str, EncoderConfig]:
+    timm_base = dict(embed_dim=128, pool="none", data=dict(IMAGENET_DATA))
+    return {
+        # 32x32 images, 8x8 grid of 4-pixel patches: small enough to pretrain on CPU in a minute.
+        "tiny": EncoderConfig("vision", embed_dim=128, width=96, depth=3, num_heads=4, pre_norm=True,
+                              stem={"patch_size": 4, "bias": True}, trunk={"kind": "vit"},
+                              data={**CLIP_DATA, "image_size": 32}),
+        "timm": EncoderConfig("vision", **timm_base, trunk={"kind": "timm", "timm_model": "resnet18"}),
+        "timm_resnet18": EncoderConfig("vision", **timm_base, trunk={"kind": "timm", "timm_model": "resnet18"}),
+        # ImageBind's Conv3d stem k=(2,14,14) sees the image repeated as 2 frames, so it equals a
+        # Conv2d whose kernel is the sum of the two time taps: the checkpoint converter sums them.
+        "imagebind_huge": EncoderConfig("vision", embed_dim=1024, width=1280, depth=32, num_heads=16,
+                                        pre_norm=True, stem={"patch_size": 14, "bias": False},
+                                        trunk={"kind": "vit"}, data=dict(CLIP_DATA)),
+    }
+
+
+def trunk_kind(config: EncoderConfig) -> str:
+    """``trunk["kind"]``; a bare ``{"timm_model": ...}`` trunk (no kind) means timm."""
+    kind = config.trunk.get("kind") or ("timm" if config.trunk.get("timm_model") else "vit")
+    if kind not in ("vit", "timm"):
+        raise InputError(f"unknown vision trunk kind {kind!r}; use 'vit' or 'timm'", modality="vision")
+    return kind
+
+
+@register_modality("vision")
+class VisionModality(ModalitySpec):
+    extensions = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+    def presets(self) -> dict[str, EncoderConfig]:
+        return vision_presets()
+
+    def read_file(self, path: Path) -> vision_image.CanonicalImage:
+        with Image.open(path) as image:
+            image.load()  # decode now so a truncated file fails here, naming the file
+            return vision_image.from_pil(image)
+
+    def validate(self, raw: Any, source: str) -> vision_image.CanonicalImage:
+        try:
+            if isinstance(raw, Image.Image):
+                return vision_image.from_pil(raw)
+            if isinstance(raw, (np.ndarray, torch.Tensor)):
+                return vision_image.from_array(raw)
+        except vision_image.ImageValueError as exc:
+            raise InputError(str(exc), modality=self.name, source=source) from None
+        raise InputError(
+            f"expected an image path, PIL image, array or tensor, got {type(raw).__name__}",
+            modality=self.name, source=source,
+        )
+
+    def to_tensor(self, raw: vision_image.CanonicalImage, data: dict, source: str) -> torch.Tensor:
+        return vision_image.preprocess(raw, data)
+
+    def build_stem(self, config: EncoderConfig) -> nn.Module:
+        patch = config.stem["patch_size"]
+        size = config.data["image_size"]
+        if size % patch:
+            raise InputError(f"image_size {size} is not a multiple of patch_size {patch}", modality=self.name)
+        proj = nn.Conv2d(3, config.width, kernel_size=patch, stride=patch, bias=config.stem.get("bias", False))
+        return PatchStem(proj, (size // patch) ** 2, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
+
+    def build_encoder(self, config: EncoderConfig) -> nn.Module:
+        if trunk_kind(config) == "vit":
+            return super().build_encoder(config)
+        from imagebind_lite.encoder import Encoder, build_head, build_post
+
+        trunk = create_timm_trunk(config.trunk)
+        # The head reads the pooled width from the config, so record it there (and in config.json).
+        config = config.replace(pool="none", trunk={"kind": "timm", "output_width": trunk.num_features})
+        return Encoder(config, ImageInput(), trunk, build_head(config), build_post(config))
