@@ -1,0 +1,108 @@
+"""Embedding many files with Lightning's predict loop and a prediction writer.
+
+The predict loop brings what a home-made loop would have to re-invent: a distributed sampler
+across GPUs and nodes, device placement, precision. Each rank's writer saves its own
+embedding shards (``imagebind_lite.retrieval.shards``), which ``index build`` merges, so no
+rank ever gathers the whole collection. Unreadable files are skipped and reported, or stop
+the run, per ``on_bad_sample``; shards already written stay on disk either way.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader, Dataset
+
+from imagebind_lite.errors import InputError
+from imagebind_lite.registry import get_modality
+from imagebind_lite.retrieval.shards import write_shard
+
+log = logging.getLogger(__name__)
+
+
+class EmbedItemsDataset(Dataset):
+    """``(id, item, source)`` rows -> ``(id, source, tensor or None)`` through a modality transform."""
+
+    def __init__(self, rows: Sequence[tuple[str, Any, str]], transform, on_bad_sample: str = "skip"):
+        if on_bad_sample not in ("skip", "fail"):
+            raise ValueError(f"on_bad_sample must be 'skip' or 'fail', got {on_bad_sample!r}")
+        self.rows, self.transform, self.on_bad_sample = list(rows), transform, on_bad_sample
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        sample_id, item, source = self.rows[index]
+        try:
+            return sample_id, source, self.transform(item)
+        except InputError as exc:
+            if self.on_bad_sample == "fail":
+                raise
+            log.warning("skipping unreadable sample %s: %s", sample_id, exc)
+            return sample_id, source, None
+
+
+class SkipCollate:
+    """Drops unreadable samples (tensor None) and batches the rest with the modality's collate."""
+
+    def __init__(self, modality: str):
+        self.modality = modality
+
+    def __call__(self, samples):
+        good = [s for s in samples if s[2] is not None]
+        skipped = [s[1] for s in samples if s[2] is None]
+        batch = get_modality(self.modality).collate([s[2] for s in good]) if good else None
+        return {"ids": [s[0] for s in good], "sources": [s[1] for s in good], "inputs": batch, "skipped": skipped}
+
+
+class EmbedModule(L.LightningModule):
+    """Wraps one encoder of a saved model for ``Trainer.predict``."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder.eval()
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        embeddings = self.encoder(batch["inputs"]) if batch["inputs"] is not None else None
+        return {"embeddings": embeddings, "ids": batch["ids"], "sources": batch["sources"], "skipped": batch["skipped"]}
+
+
+class ShardWriter(BasePredictionWriter):
+    """Writes one shard per batch and rank: ``<modality>-r<rank>-b<batch>.safetensors``."""
+
+    def __init__(self, out_dir, modality: str):
+        super().__init__(write_interval="batch")
+        self.out_dir, self.modality = Path(out_dir), modality
+        self.written = 0
+        self.skipped: list[str] = []
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
+        self.skipped.extend(prediction["skipped"])
+        if prediction["embeddings"] is None:
+            return
+        name = f"{self.modality}-r{trainer.global_rank:03d}-d{dataloader_idx}-b{batch_idx:06d}"
+        write_shard(self.out_dir / name, prediction["embeddings"].float().cpu(), prediction["ids"],
+                    self.modality, prediction["sources"])
+        self.written += len(prediction["ids"])
+
+
+def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], out_dir, batch_size: int = 64,
+                    num_workers: int = 0, on_bad_sample: str = "skip", accelerator: str = "auto",
+                    devices: Any = 1, progress: bool = True) -> dict:
+    """Embed ``rows`` of one modality with ``model`` (a MultiModalModel) into shards in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder = model.encoder(modality)
+    dataset = EmbedItemsDataset(rows, model.transform(modality), on_bad_sample)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=SkipCollate(modality))
+    writer = ShardWriter(out_dir, modality)
+    trainer = L.Trainer(accelerator=accelerator, devices=devices, callbacks=[writer], logger=False,
+                        enable_progress_bar=progress, enable_model_summary=False)
+    trainer.predict(EmbedModule(encoder), loader, return_predictions=False)
+    if writer.skipped:
+        log.warning("%s: skipped %d unreadable file(s): %s", modality, len(writer.skipped), ", ".join(writer.skipped[:10]))
+    return {"modality": modality, "embedded": writer.written, "skipped": writer.skipped, "out_dir": str(out_dir)}
