@@ -1,0 +1,121 @@
+"""Audio: wav/flac/ogg/opus/mp3 at any rate and channel count -> ImageBind's log-mel clips.
+
+Preprocessing (``modalities/audio_features.py``): mono (mean of channels), resampled to
+``data["sample_rate"]``, ``clips_per_sample`` clips of ``clip_duration`` s spread over the file,
+Kaldi fbank per clip padded/cut to ``target_length`` frames, normalised with ``mean``/``std``.
+A sample is [clips, 1, mel, frames]; the encoder averages the clip embeddings.
+Very short recordings (shorter than one clip) and silent ones are padded as ImageBind pads them,
+with an ``AudioPaddingWarning`` naming the source, never an error.
+
+ImageBind-size preset after ImageBind's audio branch (Girdhar et al. 2023, design.md section 7):
+Conv2d(1, 768, k16, s10, bias=False) + LayerNorm (eps 1e-5, torch's default, as ImageBind's
+``nn.LayerNorm(normalized_shape=...)``), 768 wide, 12 deep, 12 heads, drop path 0.1, extra
+key/value token, head LayerNorm + cls + Linear(768, 1024, bias=False), fixed post-scale 20.
+Key map for a converter (ImageBind prefix ``modality_preprocessors.audio.``): ``rgbt_stem.proj.weight``
+-> ``stem.proj.weight``, ``rgbt_stem.norm_layer.*`` -> ``stem.norm.*``, ``cls_token`` ->
+``stem.cls_token``, ``pos_embedding_helper.pos_embed`` -> ``stem.pos_embed``.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.layers import PatchStem
+from modalities.audio_features import SILENCE_PEAK, decode_audio, resample, to_mono, waveform_to_clips
+
+MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
+
+
+class AudioPaddingWarning(UserWarning):
+    """A recording was shorter than a clip or silent, and was padded as ImageBind pads it."""
+
+
+class Recording(NamedTuple):
+    samples: np.ndarray  # [channels, n] float32
+    rate: Optional[int]  # Hz; None means "already at the encoder's sample rate" (raw arrays)
+
+
+@register_modality("audio")
+class AudioModality(ModalitySpec):
+    extensions = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+
+    def presets(self) -> dict[str, EncoderConfig]:
+        tiny_data = {
+            "sample_rate": 16000,      # Hz, after resampling
+            "clip_duration": 1.0,      # seconds per clip
+            "clips_per_sample": 2,     # clips spread over each recording, embeddings averaged
+            "num_mel_bins": 32,        # fbank mel bands
+            "target_length": 96,       # fbank frames per clip after pad/cut (1 s gives 98)
+            "mean": -4.268, "std": 9.138,  # ImageBind's (AudioSet) fbank normalisation
+        }
+        huge_data = {**tiny_data, "clip_duration": 2.0, "clips_per_sample": 3, "num_mel_bins": 128, "target_length": 204}
+        return {
+            "tiny": EncoderConfig("audio", embed_dim=128, width=64, depth=2, num_heads=4,
+                                  stem={"kernel_size": 8, "stride": 8, "norm_eps": 1e-5}, data=tiny_data),
+            "imagebind_huge": EncoderConfig(
+                "audio", embed_dim=1024, width=768, depth=12, num_heads=12, drop_path=0.1, extra_kv=True,
+                output_scale=20.0, stem={"kernel_size": 16, "stride": 10, "norm_eps": 1e-5}, data=huge_data,
+            ),
+        }
+
+    def read_file(self, path: Path) -> Recording:
+        samples, rate = decode_audio(path)
+        return Recording(samples, rate)
+
+    def validate(self, raw, source: str) -> Recording:
+        if isinstance(raw, tuple) and len(raw) == 2 and not isinstance(raw, Recording):
+            raw = Recording(*raw)  # (waveform, sample_rate) from a caller who knows the rate
+        samples, rate = (raw.samples, raw.rate) if isinstance(raw, Recording) else (raw, None)
+        samples = _as_channels_first(samples, self.name, source)
+        if samples.shape[1] == 0:
+            raise InputError("audio has no samples", modality=self.name, source=source)
+        if not np.isfinite(samples).all():
+            raise InputError("audio has NaN or inf samples", modality=self.name, source=source)
+        if rate is not None and (int(rate) != rate or rate <= 0):
+            raise InputError(f"invalid sample rate {rate!r}", modality=self.name, source=source)
+        return Recording(samples, None if rate is None else int(rate))
+
+    def to_tensor(self, raw: Recording, data: dict, source: str) -> torch.Tensor:
+        target = data["sample_rate"]
+        wave = resample(to_mono(raw.samples), raw.rate or target, target)
+        seconds = len(wave) / target
+        if seconds < data["clip_duration"]:
+            warnings.warn(f"[audio {source}] {seconds:.3f} s is shorter than a {data['clip_duration']} s clip; "
+                          "fbank frames zero-padded as ImageBind does", AudioPaddingWarning, stacklevel=2)
+        if np.abs(wave).max() < SILENCE_PEAK:
+            warnings.warn(f"[audio {source}] recording is silent; its fbank is the log floor",
+                          AudioPaddingWarning, stacklevel=2)
+        return waveform_to_clips(wave, data)
+
+    def build_stem(self, config: EncoderConfig) -> nn.Module:
+        kernel, stride = config.stem["kernel_size"], config.stem["stride"]
+        data = config.data
+        grid_f = (data["num_mel_bins"] - kernel) // stride + 1
+        grid_t = (data["target_length"] - kernel) // stride + 1
+        proj = nn.Conv2d(1, config.width, kernel_size=kernel, stride=stride, bias=False)
+        return PatchStem(proj, grid_f * grid_t, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
+
+
+def _as_channels_first(samples, modality: str, source: str) -> np.ndarray:
+    """1-D waveform, [channels, n] or [n, channels] -> float32 [channels, n]."""
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    array = np.asarray(samples)
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise InputError(f"audio must be real numbers, got dtype {array.dtype}", modality=modality, source=source)
+    if np.issubdtype(array.dtype, np.integer):  # PCM integers -> [-1, 1]
+        array = array / float(np.iinfo(array.dtype).max + 1)
+    if array.ndim == 1:
+        array = array[None]
+    elif array.ndim == 2 and array.shape[0] > MAX_CHANNELS >= array.shape[1]:
+        array = array.T  # soundfile's [n, channels] layout
+    elif array.ndim != 2 or array.shape[0] > MAX_CHANNELS:
+        raise InputError(f"expected a waveform [n] or [channels, n], got shape {array.shape}",
+                         modality=modality, source=source)
+    return np.ascontiguousarray(array, dtype=np.float32)

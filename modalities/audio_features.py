@@ -1,0 +1,102 @@
+"""Audio features after ImageBind's recipe: decode, mono, resample, clips, Kaldi fbank.
+
+References (read, not copied): ImageBind ``imagebind/data.py`` (``load_and_transform_audio_data``,
+``waveform2melspec``), which follows AST (Gong et al. 2021); pytorchvideo
+``ConstantClipsPerVideoSampler`` for where the clips start.
+
+Facts checked against ImageBind's code:
+- the waveform is float in [-1, 1] (``torchaudio.load``); it is NOT scaled by 32768;
+- each clip's mean is removed, then ``torchaudio.compliance.kaldi.fbank`` with htk_compat, no
+  energy, hanning window, no dither, 25 ms frames, 10 ms shift;
+- the fbank is transposed to [mel, frames], zero-padded at the end (in the log-mel domain,
+  before normalising) or cut to ``target_length``, then normalised as (x - mean) / std;
+- clip k of n starts at k * max(duration - clip_duration, 0) / n seconds (note: divided by n,
+  not n - 1, so the last clip does not reach the end); clip sample indices are
+  ``int(start * rate)`` to ``int(end * rate)``, with exact fractions as pytorchvideo uses.
+
+Deliberate differences: channels are averaged (ImageBind's fbank keeps only channel 0);
+resampling uses soxr HQ (librosa's default) (ImageBind: ``torchaudio.functional.resample``); the mean
+is removed from a copy of each clip (ImageBind subtracts in place from a view, so overlapping
+clips of very short files see the earlier clip's mean removed too; Kaldi's per-frame DC
+removal makes the difference vanish except at the clip edges).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import librosa
+import numpy as np
+import soundfile
+import soxr
+import torch
+import torch.nn.functional as F
+from torchaudio.compliance import kaldi
+
+FRAME_LENGTH_MS = 25.0  # Kaldi window length ImageBind uses
+FRAME_SHIFT_MS = 10.0  # Kaldi hop ImageBind uses
+SILENCE_PEAK = 1e-6  # peak amplitude below which a recording counts as silent (~ -120 dBFS)
+
+
+def decode_audio(path) -> tuple[np.ndarray, int]:
+    """File -> ([channels, n] float32 in [-1, 1], sample rate).
+
+    soundfile (libsndfile) reads wav/flac/ogg/opus and, since libsndfile 1.1, mp3; anything it
+    refuses goes through librosa, which falls back to audioread (ffmpeg/gstreamer if present).
+    """
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return np.ascontiguousarray(samples.T), int(rate)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        samples, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+        return np.atleast_2d(samples), int(rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """[channels, n] -> [n], the mean of the channels."""
+    return samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+
+
+def resample(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling of a mono waveform with soxr "HQ", which is what librosa's default
+    ``res_type="soxr_hq"`` calls; soxr directly skips librosa's ~2 s lazy import of its core."""
+    if rate == target_rate:
+        return wave
+    return soxr.resample(wave, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def clip_spans(num_samples: int, rate: int, clip_duration: float, clips: int) -> list[tuple[int, int]]:
+    """Sample index ranges of ``clips`` clips spread evenly over the recording.
+
+    Same start times as pytorchvideo's ConstantClipsPerVideoSampler (exact fractions), so a clip
+    of a short recording runs past its end and comes out short; the fbank is padded later.
+    """
+    duration = Fraction(num_samples, rate)
+    length = Fraction(clip_duration)
+    step = max(duration - length, Fraction(0)) / clips
+    return [(int(k * step * rate), int((k * step + length) * rate)) for k in range(clips)]
+
+
+def log_mel(clip: torch.Tensor, rate: int, num_mel_bins: int, target_length: int) -> torch.Tensor:
+    """Mono clip [n] -> Kaldi log-mel fbank [num_mel_bins, target_length] (not yet normalised)."""
+    clip = clip - clip.mean()
+    window = int(rate * FRAME_LENGTH_MS / 1000)
+    if clip.numel() < window:  # Kaldi needs one full window; ImageBind would crash here
+        clip = F.pad(clip, (0, window - clip.numel()))
+    fbank = kaldi.fbank(
+        clip[None], htk_compat=True, sample_frequency=rate, use_energy=False, window_type="hanning",
+        num_mel_bins=num_mel_bins, dither=0.0, frame_length=FRAME_LENGTH_MS, frame_shift=FRAME_SHIFT_MS,
+    ).T
+    missing = target_length - fbank.shape[1]
+    if missing > 0:
+        return F.pad(fbank, (0, missing), value=0.0)  # zeros in the log-mel domain, as ImageBind
+    return fbank[:, :target_length]
+
+
+def waveform_to_clips(wave: np.ndarray, data: dict) -> torch.Tensor:
+    """Mono waveform at ``data["sample_rate"]`` -> normalised fbanks [clips, 1, mel, target_length]."""
+    rate = data["sample_rate"]
+    wave_t = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    spans = clip_spans(wave_t.numel(), rate, data["clip_duration"], data["clips_per_sample"])
+    fbanks = [log_mel(wave_t[start:end], rate, data["num_mel_bins"], data["target_length"]) for start, end in spans]
+    stacked = torch.stack(fbanks)[:, None]
+    return (stacked - data["mean"]) / data["std"]

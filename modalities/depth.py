@@ -1,0 +1,98 @@
+"""Depth: 16-bit png in millimetres or npy in metres -> normalised disparity, a 1-channel ViT.
+
+Units: integer images/arrays (16-bit png/tiff, integer npy) hold MILLIMETRES (the SUN RGB-D /
+NYU-D / Kinect convention); float arrays (npy, 32-bit float tiff) hold METRES.
+
+Disparity: ImageBind trains on disparity (after Omnivore) for scale invariance. With a stereo
+camera's intrinsics, disparity = baseline * focal / depth; those are unknown for a bare depth
+map, so we use ``disparity = data["disparity_scale"] / depth_metres`` (1 / metres when the scale
+is 1), with depth first clamped to ``data["min_depth"]`` so near-zero readings cannot blow up.
+Missing pixels (0, negative, NaN, inf) get disparity 0: the value an infinitely far point has,
+so "no reading" never looks like a near surface. A map with no valid pixel is an error.
+Then resize (short side) + centre crop to ``image_size``, and (x - mean) / std.
+The mean/std are ours, not ImageBind's (its released code has no depth preprocessing): the
+disparity moments of depths spread uniformly over 1-6 m, a room (mean ln(6)/5 = 0.36, std 0.2).
+Set them from your data, and for a converted checkpoint from the data it was trained on.
+
+ImageBind-size preset (design.md section 7): Conv2d(1, 384, k16, s16, bias=False) + LayerNorm
+(eps 1e-5), 384 wide, 12 deep, 8 heads, extra key/value token, fixed post-scale 5, 1024 out.
+Key map for a converter (prefix ``modality_preprocessors.depth.``): ``depth_stem.proj.weight``
+-> ``stem.proj.weight``, ``depth_stem.norm_layer.*`` -> ``stem.norm.*``, ``cls_token`` ->
+``stem.cls_token``, ``pos_embedding_helper.pos_embed`` -> ``stem.pos_embed``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.layers import PatchStem
+from modalities.thermal import resize_and_crop
+
+MILLIMETRES_PER_METRE = 1000.0
+
+
+@register_modality("depth")
+class DepthModality(ModalitySpec):
+    extensions = (".png", ".npy", ".tif", ".tiff")
+
+    def presets(self) -> dict[str, EncoderConfig]:
+        tiny_data = {
+            "image_size": 32,         # side of the square crop fed to the encoder
+            "disparity_scale": 1.0,   # disparity = scale / depth in metres (1 -> 1/m)
+            "min_depth": 0.1,         # metres; nearer readings are clamped (caps disparity at 10)
+            "mean": 0.36, "std": 0.2,  # disparity normalisation (uniform 1-6 m scenes)
+        }
+        return {
+            "tiny": EncoderConfig("depth", embed_dim=128, width=64, depth=2, num_heads=4,
+                                  stem={"patch_size": 8, "norm_eps": 1e-5}, data=tiny_data),
+            "imagebind_huge": EncoderConfig(
+                "depth", embed_dim=1024, width=384, depth=12, num_heads=8, extra_kv=True, output_scale=5.0,
+                stem={"patch_size": 16, "norm_eps": 1e-5}, data={**tiny_data, "image_size": 224},
+            ),
+        }
+
+    def read_file(self, path: Path) -> np.ndarray:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False)
+        with Image.open(path) as image:
+            if image.mode in ("1", "L", "P", "RGB", "RGBA", "LA"):
+                raise InputError(f"an 8-bit {image.mode!r} image carries no metric depth; expected a 16-bit "
+                                 "png in millimetres or an npy in metres", modality=self.name, source=str(path))
+            return np.asarray(image)
+
+    def validate(self, raw, source: str) -> np.ndarray:
+        """-> float32 depth in metres, NaN where missing."""
+        if isinstance(raw, torch.Tensor):
+            raw = raw.detach().cpu().numpy()
+        array = np.asarray(raw)
+        if array.ndim == 3 and 1 in (array.shape[0], array.shape[-1]):
+            array = array.squeeze(0) if array.shape[0] == 1 else array[..., 0]
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+            raise InputError(f"expected a single-channel depth map [H, W], got shape {array.shape} "
+                             f"dtype {array.dtype}", modality=self.name, source=source)
+        metres = array.astype(np.float32)
+        if np.issubdtype(array.dtype, np.integer):
+            metres /= MILLIMETRES_PER_METRE
+        metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
+        if np.isnan(metres).all():
+            raise InputError("depth map has no valid pixel (all zero, negative, NaN or inf)",
+                             modality=self.name, source=source)
+        return metres
+
+    def to_tensor(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        depth = torch.from_numpy(np.ascontiguousarray(raw))
+        disparity = data["disparity_scale"] / depth.clamp(min=data["min_depth"])
+        disparity = torch.nan_to_num(disparity, nan=0.0)  # missing -> "infinitely far"
+        image = resize_and_crop(disparity[None], data["image_size"])
+        return (image - data["mean"]) / data["std"]
+
+    def build_stem(self, config: EncoderConfig) -> nn.Module:
+        patch = config.stem["patch_size"]
+        grid = config.data["image_size"] // patch
+        proj = nn.Conv2d(1, config.width, kernel_size=patch, stride=patch, bias=False)
+        return PatchStem(proj, grid * grid, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
