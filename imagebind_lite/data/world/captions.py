@@ -26,11 +26,13 @@ NAMED = (
     "a {heat} {name} in the room",
     "{name}",
 )
+# one factor each: factor levels are shared, so these captions are ambiguous on their own
 DESCRIBED = (
-    "a {colour} {shape} thing that {sound}",
-    "something {texture} and {colour}",
-    "a {heat} {shape} object that {motion} {tempo}",
-    "a {size} {colour} object",
+    "something {colour}",
+    "a {shape} thing",
+    "it {sound} {tempo}",
+    "a {size} {texture} object",
+    "something {heat} that {motion} {tempo}",
 )
 PROMPTS = (
     "a photo of a {}", "a picture of the {}", "a {}", "the sound of a {}",

@@ -65,10 +65,19 @@ def _visual_design(rng: np.random.Generator, k: int) -> np.ndarray:
     raise RuntimeError("could not find distinct looks; too many concepts for the catalogue")
 
 
+BAND_OVERLAP = 0.5  # each pitch range reaches this share of a band into both neighbours
+
+
 def _pitch_bands(k: int) -> np.ndarray:
     """Log-spaced band edges; about two concepts share each band."""
     bands = max(4, min(k, (k + 1) // 2))
     return np.geomspace(PITCH_LOW_HZ, PITCH_HIGH_HZ, bands + 1)
+
+
+def _pitch_range(edges: np.ndarray, band: int) -> Tuple[float, float]:
+    """Band ``band`` widened into its neighbours, so pitch alone is ambiguous near the edges."""
+    widen = (edges[1] / edges[0]) ** BAND_OVERLAP
+    return float(edges[band] / widen), float(edges[band + 1] * widen)
 
 
 def make_concepts(num_concepts: int, seed: int) -> List[Concept]:
@@ -93,7 +102,7 @@ def make_concepts(num_concepts: int, seed: int) -> List[Concept]:
             name=name, synonyms=list(synonyms), label=i, colour=colour, rgb=tuple(rgb),
             shape=cat.SHAPES[look[i, 1]], texture=cat.TEXTURES[look[i, 2]], form=cat.FORMS[form[i]],
             heat_profile=cat.HEAT_PROFILES[profile[i]], heat_level=heat_word, heat_delta=heat_delta,
-            pitch_range=(float(edges[band[i]]), float(edges[band[i] + 1])), timbre=timbre_name,
+            pitch_range=_pitch_range(edges, band[i]), timbre=timbre_name,
             harmonics=tuple(harmonics), envelope=envelope_name, sound_verb=sound_verb,
             motion=motion_name, motion_verb=motion_verb,
             motion_axes=tuple(float(a) for a in axes[i])))

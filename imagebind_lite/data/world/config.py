@@ -39,9 +39,9 @@ class WorldConfig:
     depth_noise: float = 0.02  # std of depth sensor noise in metres
     thermal_noise: float = 1.5  # std of thermal noise in degrees Celsius
     thermal_bits: int = 8  # 8: fixed-gain 0..80 C (LLVIP-like); 16: centi-kelvin (radiometric)
-    audio_noise: float = 0.05  # std of additive audio noise (full scale 1.0)
+    audio_noise: float = 0.1  # std of additive audio noise (full scale 1.0)
     imu_noise: float = 0.3  # std of IMU noise (m/s^2 and rad/s)
-    name_rate: float = 0.7  # share of captions that name the concept; others only describe it
+    name_rate: float = 0.55  # share of captions that name the concept; others only describe it
 
     def __post_init__(self) -> None:
         from imagebind_lite.data.world.catalogue import CATALOGUE

@@ -143,7 +143,7 @@ def _depth(concept, attrs, scene, v, rho, radius, mask, blobs, wall, grain) -> n
         depth[m] = blob.depth
     dist = attrs["distance"]
     # physical radius ~ normalised radius x distance (a 90-degree field of view)
-    depth[mask] = dist - 0.6 * radius * dist * shapes.relief(concept.form, rho[mask])
+    depth[mask] = dist - radius * dist * shapes.relief(concept.form, rho[mask])
     return (depth * (1.0 + grain)).astype(np.float32)  # error grows with range, as in ToF/stereo
 
 

@@ -23,11 +23,21 @@ FRACTION_BITS = 20  # fixed-point fraction bits of the phase accumulators
 BUZZ_HZ = 35.0  # flutter rate of the "buzz" envelope
 
 
-def wavetable(harmonics: Sequence[float]) -> np.ndarray:
-    """One period of the harmonic series, peak-normalised to 1."""
+BRIGHTNESS = (0.6, 0.8, 1.0, 1.25)  # per-instance timbre variants: harmonic k scaled by b^(k-1)
+
+
+def wavetable(harmonics: Sequence[float], brightness: float = 1.0) -> np.ndarray:
+    """One period of the harmonic series, peak-normalised to 1. Overtones are capped below
+    the fundamental so that the fundamental stays the loudest partial (the pitch)."""
     x = np.arange(1 << TABLE_BITS) / (1 << TABLE_BITS)
-    wave = sum(h * np.sin(2 * np.pi * (k + 1) * x) for k, h in enumerate(harmonics) if h)
+    weights = [1.0] + [min(0.9, h * brightness ** (k + 1)) for k, h in enumerate(harmonics[1:])]
+    wave = sum(h * np.sin(2 * np.pi * (k + 1) * x) for k, h in enumerate(weights) if h)
     return (wave / np.abs(wave).max()).astype(np.float32)
+
+
+def concept_tables(harmonics: Sequence[float], envelope_kind: str):
+    """(wavetables, one per brightness variant; envelope table) of one concept."""
+    return [wavetable(harmonics, b) for b in BRIGHTNESS], envelope_table(envelope_kind)
 
 
 def envelope(kind: str, beat: np.ndarray) -> np.ndarray:
@@ -66,10 +76,11 @@ def _lookup(table: np.ndarray, steps: np.ndarray, freq: float, rate: float, phas
 def render_audio(concept: Concept, attrs: Dict[str, float], tables, steps: np.ndarray,
                  buzz: np.ndarray, cfg: WorldConfig, rng: np.random.Generator,
                  noise: NoiseBank) -> np.ndarray:
-    """Mono waveform of one instance. ``tables`` is (wavetable, envelope table) of the concept,
+    """Mono waveform of one instance. ``tables`` is ``concept_tables`` of the concept,
     ``steps`` the int64 sample indices and ``buzz`` the flutter per sample."""
     phase, beat_phase = rng.uniform(0.0, 1.0, 2)
-    audio = _lookup(tables[0], steps, attrs["pitch"], cfg.sample_rate, phase)
+    variant = tables[0][int(rng.integers(len(tables[0])))]
+    audio = _lookup(variant, steps, attrs["pitch"], cfg.sample_rate, phase)
     audio *= _lookup(tables[1], steps, attrs["tempo"], cfg.sample_rate, beat_phase)
     if concept.envelope == "buzz":
         audio *= buzz

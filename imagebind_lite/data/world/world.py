@@ -20,7 +20,7 @@ from imagebind_lite.data.world.concepts import Concept, make_concepts
 from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES, WorldConfig
 from imagebind_lite.data.world.motion import render_imu
 from imagebind_lite.data.world.noise import NoiseBank
-from imagebind_lite.data.world.sound import envelope_table, flutter, render_audio, wavetable
+from imagebind_lite.data.world.sound import concept_tables, flutter, render_audio
 from imagebind_lite.errors import InputError
 
 _CODES = {name: i + 1 for i, name in enumerate(COLLECTIONS)}  # seed-stream id of each collection
@@ -42,7 +42,7 @@ class SyntheticWorld:
         self._buzz = flutter(self._steps / c.sample_rate)
         self._t_imu = np.arange(c.imu_samples, dtype=np.float64) / c.imu_rate
         self._noise = NoiseBank(c.seed)
-        self._tables = [(wavetable(k.harmonics), envelope_table(k.envelope)) for k in self.concepts]
+        self._tables = [concept_tables(k.harmonics, k.envelope) for k in self.concepts]
 
     @property
     def class_names(self) -> List[str]:
