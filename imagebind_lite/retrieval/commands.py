@@ -1,7 +1,7 @@
 """argparse pieces for ``imagebind-lite index build|info`` and ``imagebind-lite query``.
 
-The CLI (``imagebind_lite/cli.py``) mounts these with ``add_index_arguments(subparsers)`` and
-``add_query_arguments(subparsers)``, then calls ``args.func(args)``. ``query`` combines its terms
+The CLI (``imagebind_lite/commands/``) fills its parsers with ``fill_index_parser(parser)`` and
+``fill_query_parser(parser)`` (``add_*_arguments(subparsers)`` do the same on new subparsers), then call ``args.func(args)``. ``query`` combines its terms
 (``--text``, ``--file``, ``--vector``; ``--weight`` sets the weight of the term just before it)
 into one vector by embedding arithmetic. Text and file terms need a model: the CLI passes an
 ``embed_fn(terms) -> [Tensor[D]]`` to ``run_query``; precomputed vectors need nothing.
@@ -84,6 +84,12 @@ def run_index_info(args, out: Optional[TextIO] = None) -> int:
 def add_index_arguments(subparsers) -> argparse.ArgumentParser:
     """Add ``index build`` / ``index info`` to a subparsers object."""
     parser = subparsers.add_parser("index", help="build or inspect an embedding index")
+    fill_index_parser(parser)
+    return parser
+
+
+def fill_index_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give an existing parser the ``build`` / ``info`` sub-commands (the CLI owns the parser)."""
     sub = parser.add_subparsers(dest="index_command", required=True)
     build = sub.add_parser("build", help="build an index directory from embedding shards")
     build.add_argument("--shards", required=True, type=Path, help="directory of *.safetensors shards")
@@ -98,7 +104,11 @@ def add_index_arguments(subparsers) -> argparse.ArgumentParser:
 
 def add_query_arguments(subparsers) -> argparse.ArgumentParser:
     """Add ``query`` to a subparsers object (the CLI adds ``--model`` for text/file terms)."""
-    parser = subparsers.add_parser("query", help="search an index by text, file(s) or vectors")
+    return fill_query_parser(subparsers.add_parser("query", help="search an index by text, file(s) or vectors"))
+
+
+def fill_query_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give an existing parser the ``query`` options (the CLI owns the parser)."""
     parser.add_argument("--index", required=True, type=Path, help="index directory")
     for kind, help_ in (("text", "a text query"), ("file", "a file of any registered modality"),
                         ("vector", "a precomputed embedding [D] (.npy or .safetensors)")):
