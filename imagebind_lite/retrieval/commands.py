@@ -1,7 +1,8 @@
 """argparse pieces for ``imagebind-lite index build|info`` and ``imagebind-lite query``.
 
 The CLI (``imagebind_lite/commands/``) fills its parsers with ``fill_index_parser(parser)`` and
-``fill_query_parser(parser)`` (``add_*_arguments(subparsers)`` do the same on new subparsers), then call ``args.func(args)``. ``query`` combines its terms
+``fill_query_parser(parser)`` (``add_*_arguments(subparsers)`` do the same on new subparsers),
+then calls ``args.func(args)``. ``query`` combines its terms
 (``--text``, ``--file``, ``--vector``; ``--weight`` sets the weight of the term just before it)
 into one vector by embedding arithmetic. Text and file terms need a model: the CLI passes an
 ``embed_fn(terms) -> [Tensor[D]]`` to ``run_query``; precomputed vectors need nothing.
