@@ -22,6 +22,7 @@ removal makes the difference vanish except at the clip edges).
 """
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import librosa
@@ -46,8 +47,13 @@ def decode_audio(path) -> tuple[np.ndarray, int]:
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         return np.ascontiguousarray(samples.T), int(rate)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        samples, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as soundfile_error:
+        try:
+            with warnings.catch_warnings():  # librosa warns about its own fallback; we report below
+                warnings.simplefilter("ignore")
+                samples, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+        except Exception:
+            raise soundfile_error from None  # libsndfile's message says more about a broken file
         return np.atleast_2d(samples), int(rate)
 
 
