@@ -23,14 +23,16 @@ FRACTION_BITS = 20  # fixed-point fraction bits of the phase accumulators
 BUZZ_HZ = 35.0  # flutter rate of the "buzz" envelope
 
 
-BRIGHTNESS = (0.6, 0.8, 1.0, 1.25)  # per-instance timbre variants: harmonic k scaled by b^(k-1)
+BRIGHTNESS = (0.6, 0.8, 1.0, 1.25)
+# overtones stay below this share of the fundamental: even when the fundamental falls between
+# FFT bins (up to 36% scalloping loss without a window) it remains the loudest partial
+OVERTONE_CAP = 0.6  # per-instance timbre variants: harmonic k scaled by b^(k-1)
 
 
 def wavetable(harmonics: Sequence[float], brightness: float = 1.0) -> np.ndarray:
-    """One period of the harmonic series, peak-normalised to 1. Overtones are capped below
-    the fundamental so that the fundamental stays the loudest partial (the pitch)."""
+    """One period of the harmonic series, peak-normalised to 1; overtones capped (see above)."""
     x = np.arange(1 << TABLE_BITS) / (1 << TABLE_BITS)
-    weights = [1.0] + [min(0.9, h * brightness ** (k + 1)) for k, h in enumerate(harmonics[1:])]
+    weights = [1.0] + [min(OVERTONE_CAP, h * brightness ** (k + 1)) for k, h in enumerate(harmonics[1:])]
     wave = sum(h * np.sin(2 * np.pi * (k + 1) * x) for k, h in enumerate(weights) if h)
     return (wave / np.abs(wave).max()).astype(np.float32)
 
