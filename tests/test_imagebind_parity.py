@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -137,3 +138,99 @@ def test_imagebind_huge_matches_at_full_size():
     assert all(ours.encoder(m).config.preset == "imagebind_huge" for m in MODALITIES)
     errors = compare(official, ours, official_inputs(batch=1))
     assert max(errors.values()) < TOLERANCE, errors
+
+
+# ---- preprocessing ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def official_data():
+    return pytest.importorskip("imagebind.data")  # needs pytorchvideo + pkg_resources (setuptools<80)
+
+
+TEXTS = [
+    "", "a dog", "A Photo of a DOG!!!", "café naïve 東京 🐶 Ünïcödé — «quotes» …", "&amp; &lt;b&gt; it's we'll I'D",
+    "  multiple   spaces\n\tand tabs ", "ﬁ ligature ½ ² ℃ Ⅻ", "mojibake â€™ fixed by ftfy", "12345.678e9 3rd",
+    "ʻokina ŉ ǅ", "\u200b zero\u00a0width", "ends with eot-like </w>", " ".join(f"word{i}" for i in range(200)),
+    "supercalifragilisticexpialidocious " * 12,
+]
+
+
+def test_text_tokens_match_the_official_tokenizer(official_data):
+    from imagebind.models.multimodal_preprocessors import SimpleTokenizer
+
+    official = SimpleTokenizer(bpe_path=official_data.return_bpe_path())
+    spec = get_modality("text")
+    ours = spec.transform(spec.preset("imagebind_huge").data)
+    for text in TEXTS:
+        assert torch.equal(ours(text), official(text)), text
+
+
+def test_vision_transform_matches_official(official_data, tmp_path):
+    from PIL import Image
+
+    spec = get_modality("vision")
+    ours = spec.transform(spec.preset("imagebind_huge").data)
+    rng = np.random.default_rng(0)
+    shapes = {"wide.jpg": (240, 320, 3), "tall.png": (300, 200, 3), "small.png": (80, 100, 3),
+              "rgba.png": (250, 260, 4), "grey.png": (230, 300), "odd.bmp": (333, 227, 3)}
+    paths = []
+    for name, shape in shapes.items():
+        paths.append(tmp_path / name)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(paths[-1])
+    expected = official_data.load_and_transform_vision_data([str(p) for p in paths], "cpu")
+    for path, official in zip(paths, expected):
+        assert torch.equal(ours(path), official), path.name
+
+
+def write_wave(path, seconds: float, rate: int = 16000, stereo: str = "") -> None:
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(t.size) + 0.1
+    if stereo:
+        other = wave if stereo == "same" else 0.2 * np.sin(2 * np.pi * 150 * t)
+        wave = np.stack([wave, other], axis=1)
+    soundfile.write(str(path), wave.astype(np.float32), rate, subtype="FLOAT")
+
+
+@pytest.fixture
+def official_audio(official_data, monkeypatch):
+    """The official audio pipeline on a file; its ``torchaudio.load`` (torchcodec) read via soundfile."""
+    import soundfile
+    import torchaudio
+
+    def load(path):
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return torch.from_numpy(np.ascontiguousarray(samples.T)), rate
+
+    monkeypatch.setattr(torchaudio, "load", load)
+    return lambda path: official_data.load_and_transform_audio_data([str(path)], "cpu")[0]
+
+
+def our_audio(path) -> torch.Tensor:
+    spec = get_modality("audio")
+    with warnings.catch_warnings():  # short files warn that they are padded, as ImageBind pads them
+        warnings.simplefilter("ignore")
+        return spec.transform(spec.preset("imagebind_huge").data)(path)
+
+
+# Clips that do not overlap (>= 8 s) or are all the same span (<= 2 s): the official in-place mean
+# removal then cannot leak from one clip into the next, so the features agree to float rounding.
+@pytest.mark.parametrize("seconds, stereo", [(0.3, ""), (1.5, ""), (2.0, ""), (10.0, ""), (9.0, "same")])
+def test_audio_clips_and_fbank_match_official(official_audio, tmp_path, seconds, stereo):
+    path = tmp_path / "clip.wav"
+    write_wave(path, seconds, stereo=stereo)
+    expected, got = official_audio(path), our_audio(path)
+    assert got.shape == expected.shape == (3, 1, 128, 204)
+    assert (got - expected).abs().max().item() < 1e-4  # normalised log-mel units
+
+
+def test_stereo_is_the_official_pipeline_on_the_channel_mean(official_audio, tmp_path):
+    """Deliberate difference: ImageBind's fbank reads channel 0 only; we average the channels."""
+    import soundfile
+
+    write_wave(tmp_path / "stereo.wav", 9.0, stereo="different")
+    samples, rate = soundfile.read(str(tmp_path / "stereo.wav"), dtype="float32")
+    soundfile.write(str(tmp_path / "mono.wav"), samples.mean(axis=1), rate, subtype="FLOAT")
+    expected, got = official_audio(tmp_path / "mono.wav"), our_audio(tmp_path / "stereo.wav")
+    assert (got - expected).abs().max().item() < 1e-4

@@ -41,7 +41,7 @@ def config_from_weights(modality: str, state: Mapping[str, torch.Tensor],
         width=width, depth=depth, embed_dim=state["head.proj.weight"].shape[0],
         mlp_ratio=state["trunk.blocks.0.mlp.fc1.weight"].shape[0] / width,
         extra_kv="trunk.blocks.0.attn.bias_k" in state, pre_norm="trunk.pre_norm.weight" in state,
-        output_scale=None if scale is None else math.exp(float(scale)),
+        output_scale=_output_scale(scale, base.output_scale),
         num_heads=num_heads or base.num_heads,
     )
     if width % derived["num_heads"]:
@@ -51,6 +51,14 @@ def config_from_weights(modality: str, state: Mapping[str, torch.Tensor],
         )
     unchanged = all(getattr(base, name) == value for name, value in derived.items() if name != "output_scale")
     return base.replace(**derived, preset=BASE_PRESET if unchanged else "imagebind_converted")
+
+
+def _output_scale(log_scale: Optional[torch.Tensor], preset_scale: Optional[float]) -> Optional[float]:
+    """The post-scale the weights hold; the preset's round number when they agree to float32 precision."""
+    if log_scale is None:
+        return None
+    scale = math.exp(float(log_scale))
+    return preset_scale if preset_scale and math.isclose(scale, preset_scale, rel_tol=1e-6) else scale
 
 
 def build_loaded_encoder(config: EncoderConfig, state: Mapping[str, torch.Tensor]) -> Encoder:
