@@ -74,6 +74,13 @@ def test_eot_pooling_ignores_tokens_after_eot(model):
         assert not torch.allclose(encoder(ids[None]), encoder(model.transform("text")("a photo of the cat")[None]))
 
 
+def test_transform_survives_pickling_for_dataloader_workers(model):
+    import pickle
+
+    transform = model.transform("text")
+    torch.testing.assert_close(pickle.loads(pickle.dumps(transform))("a dog"), transform("a dog"))
+
+
 def test_backward_reaches_every_parameter(model):
     torch.manual_seed(0)
     encoder = il.create_encoder("text/tiny").train()

@@ -103,6 +103,13 @@ def test_raw_arrays_and_tensors(transform):
     assert transform(Image.fromarray(rgb)).shape == (3, SIZE, SIZE)
 
 
+def test_transform_survives_pickling_for_dataloader_workers(transform, tmp_path):
+    import pickle
+
+    path = write_files(tmp_path)["photo.jpg"]
+    torch.testing.assert_close(pickle.loads(pickle.dumps(transform))(path), transform(path))
+
+
 def test_backward_reaches_every_parameter(transform):
     torch.manual_seed(0)
     encoder = il.create_encoder("vision/tiny").train()
