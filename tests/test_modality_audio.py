@@ -150,3 +150,48 @@ def test_bad_arrays_are_input_errors(model, bad):
         warnings.simplefilter("ignore", AudioPaddingWarning)
         with pytest.raises(ib.InputError, match="'audio'"):
             model.embed({"audio": [bad]})
+
+
+def imagebind_reference(module):
+    """The official code from ``imagebind-unofficial`` (test-only; tests/install_reference_impl.sh)."""
+    import importlib
+    import sys
+
+    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
+    pytest.importorskip("imagebind")
+    return importlib.import_module(module)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [10.0, 1.5])
+def test_preprocessing_matches_imagebind(monkeypatch, seconds):
+    reference = imagebind_reference("imagebind.data")
+    wave = tone(16000, seconds=seconds)[:, 0]
+    # ImageBind decodes with torchaudio.load (needs torchcodec): hand it the waveform directly.
+    monkeypatch.setattr(reference.torchaudio, "load", lambda path: (torch.from_numpy(wave)[None].clone(), 16000))
+    theirs = reference.load_and_transform_audio_data(["in-memory"], "cpu")[0]
+    data = ib.get_modality("audio").preset("imagebind_huge").data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioPaddingWarning)
+        ours = ib.get_modality("audio").transform(data)(wave)
+    assert ours.shape == theirs.shape == (3, 1, 128, 204)
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_stem_matches_imagebinds_audio_preprocessor():
+    from functools import partial
+
+    mp = imagebind_reference("imagebind.models.multimodal_preprocessors")
+    config = ib.get_modality("audio").preset("imagebind_huge")
+    ours = ib.get_modality("audio").build_stem(config)
+    stem = mp.PatchEmbedGeneric([torch.nn.Conv2d(1, 768, kernel_size=16, stride=10, bias=False)],
+                                norm_layer=torch.nn.LayerNorm(768))
+    theirs = mp.AudioPreprocessor(audio_stem=stem, img_size=[1, 128, 204], num_cls_tokens=1,
+                                  pos_embed_fn=partial(mp.SpatioTemporalPosEmbeddingHelper, learnable=True))
+    ours.load_state_dict({"proj.weight": stem.proj.weight, "norm.weight": stem.norm_layer.weight,
+                          "norm.bias": stem.norm_layer.bias, "cls_token": theirs.cls_token,
+                          "pos_embed": theirs.pos_embedding_helper.pos_embed})
+    x = torch.randn(2, 1, 128, 204)
+    assert torch.allclose(ours(x), theirs(audio=x)["trunk"]["tokens"], atol=1e-5)

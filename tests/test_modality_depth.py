@@ -111,3 +111,26 @@ def test_corrupt_or_empty_files_name_the_file_and_modality(model, tmp_path, name
 def test_bad_arrays_are_input_errors(model, bad, match):
     with pytest.raises(ib.InputError, match=match):
         model.embed({"depth": [bad]})
+
+
+@pytest.mark.slow
+def test_stem_matches_imagebinds_depth_preprocessor():
+    """Same tokens as ImageBind's depth RGBDTPreprocessor with the weights mapped one to one
+    (test-only reference from ``imagebind-unofficial``; see tests/install_reference_impl.sh)."""
+    import sys
+    from functools import partial
+
+    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
+    mp = pytest.importorskip("imagebind.models.multimodal_preprocessors")
+    config = ib.get_modality("depth").preset("imagebind_huge")
+    ours = ib.get_modality("depth").build_stem(config)
+    stem = mp.PatchEmbedGeneric([torch.nn.Conv2d(1, 384, kernel_size=16, stride=16, bias=False)],
+                                norm_layer=torch.nn.LayerNorm(384))
+    theirs = mp.RGBDTPreprocessor(rgbt_stem=None, depth_stem=stem, img_size=[1, 224, 224], num_cls_tokens=1,
+                                  pos_embed_fn=partial(mp.SpatioTemporalPosEmbeddingHelper, learnable=True))
+    ours.load_state_dict({"proj.weight": stem.proj.weight, "norm.weight": stem.norm_layer.weight,
+                          "norm.bias": stem.norm_layer.bias, "cls_token": theirs.cls_token,
+                          "pos_embed": theirs.pos_embedding_helper.pos_embed})
+    x = torch.randn(2, 1, 224, 224)
+    assert torch.allclose(ours(x), theirs(depth=x)["trunk"]["tokens"], atol=1e-5)

@@ -134,3 +134,24 @@ def test_bad_files_name_the_file_and_modality(model, tmp_path, name, text, match
 def test_bad_arrays_are_input_errors(model, bad, match):
     with pytest.raises(ib.InputError, match=match):
         model.embed({"imu": [bad]})
+
+
+@pytest.mark.slow
+def test_stem_matches_imagebinds_imu_preprocessor():
+    """Same tokens as ImageBind's IMUPreprocessor with the weights mapped one to one (test-only
+    reference from ``imagebind-unofficial``; see tests/install_reference_impl.sh)."""
+    import sys
+
+    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
+    mp = pytest.importorskip("imagebind.models.multimodal_preprocessors")
+    config = ib.get_modality("imu").preset("imagebind_huge")
+    ours = ib.get_modality("imu").build_stem(config)
+    stem = mp.PatchEmbedGeneric([torch.nn.Linear(48, 512, bias=False)], norm_layer=torch.nn.LayerNorm(512))
+    theirs = mp.IMUPreprocessor(kernel_size=8, imu_stem=stem, embed_dim=512, img_size=[6, 2000],
+                                num_cls_tokens=1, pos_embed_fn=lambda **kwargs: None)
+    ours.load_state_dict({"proj.weight": stem.proj.weight, "norm.weight": stem.norm_layer.weight,
+                          "norm.bias": stem.norm_layer.bias, "cls_token": theirs.cls_token,
+                          "pos_embed": theirs.pos_embed})
+    x = torch.randn(2, 6, 2000)
+    assert torch.allclose(ours(x), theirs(imu=x)["trunk"]["tokens"], atol=1e-5)
