@@ -130,6 +130,11 @@ class EmbeddingIndex:
                 self._faiss = FaissBackend(self.dim, self.ann_config)
             return self._faiss
 
+    def build_ann(self) -> None:
+        """Build the faiss sub-indexes now instead of lazily at the first approximate search."""
+        emb, codes, n = self._store.snapshot()
+        self._faiss_backend().build(emb, codes, n)
+
     def search_rows(self, queries, k: int = 10, modality: ModalityFilter = None,
                     backend: str = "auto") -> Tuple[torch.Tensor, torch.Tensor]:
         """Top-k as tensors ``(scores [Q, k], rows [Q, k])``; padding is ``-inf`` / ``-1``."""
