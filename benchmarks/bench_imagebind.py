@@ -1,0 +1,116 @@
+"""Forward throughput: our converted ImageBind encoders (SDPA) vs the official ones (nn.MultiheadAttention).
+
+Builds the official ``ImageBindModel`` (``imagebind-unofficial``, test-only reference) at the
+chosen dimensions with random weights, converts it with ``imagebind_lite.compat.from_official``
+(our encoders share its tensors), and times both on the same inputs, modality by modality, in
+one run: the two alternate in order each repeat and the medians are compared. It also checks
+that the outputs agree. References: ImageBind ``imagebind_model.py``; design.md section 7.
+
+    python benchmarks/bench_imagebind.py                  # ImageBind-huge dims, batch 1
+    python benchmarks/bench_imagebind.py --dims base --batch 4
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+DIMS = {  # width, blocks, heads per branch; "huge" is imagebind_model.imagebind_huge
+    "huge": {"vision": (1280, 32, 16), "text": (1024, 24, 16), "audio": (768, 12, 12), "depth": (384, 12, 8),
+             "thermal": (768, 12, 12), "imu": (512, 6, 8), "out": 1024},
+    "base": {"vision": (768, 12, 12), "text": (512, 12, 8), "audio": (384, 6, 6), "depth": (384, 6, 6),
+             "thermal": (384, 6, 6), "imu": (256, 6, 4), "out": 512},
+}
+MODALITIES = ("vision", "text", "audio", "depth", "thermal", "imu")
+
+
+def import_official():
+    import torchvision.transforms._functional_tensor as functional_tensor
+
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)
+    from imagebind.models import imagebind_model
+
+    return imagebind_model
+
+
+def build_pair(dims: dict):
+    from imagebind_lite.compat import from_official
+
+    kwargs = {"out_embed_dim": dims["out"]}
+    for modality in MODALITIES:
+        width, blocks, heads = dims[modality]
+        kwargs.update({f"{modality}_embed_dim": width, f"{modality}_num_blocks": blocks,
+                       f"{modality}_num_heads": heads})
+    official = import_official().ImageBindModel(**kwargs).eval()
+    ours = from_official(official.state_dict(), num_heads={m: dims[m][2] for m in MODALITIES})
+    return official, ours
+
+
+def make_inputs(batch: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    text = torch.randint(1, 49406, (batch, 77), generator=generator)
+    text[:, 0], text[torch.arange(batch), torch.randint(5, 77, (batch,), generator=generator)] = 49406, 49407
+    return {
+        "vision": torch.randn(batch, 3, 224, 224, generator=generator),
+        "text": text,
+        "audio": torch.randn(batch, 3, 1, 128, 204, generator=generator),
+        "depth": torch.randn(batch, 1, 224, 224, generator=generator),
+        "thermal": torch.randn(batch, 1, 224, 224, generator=generator),
+        "imu": torch.randn(batch, 6, 2000, generator=generator),
+    }
+
+
+@torch.inference_mode()
+def time_once(fn) -> tuple[float, torch.Tensor]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_modality(official, ours, modality: str, x: torch.Tensor, repeats: int) -> dict:
+    run_official = lambda: official({modality: x})[modality]  # noqa: E731
+    run_ours = lambda: ours.encoder(modality)(x)  # noqa: E731
+    _, expected = time_once(run_official)  # warm-up both (allocator, kernel selection)
+    _, got = time_once(run_ours)
+    times = {"official": [], "ours": []}
+    for repeat in range(repeats):
+        order = ("official", "ours") if repeat % 2 == 0 else ("ours", "official")
+        for name in order:
+            seconds, _ = time_once(run_official if name == "official" else run_ours)
+            times[name].append(seconds)
+    scale = expected.norm(dim=-1).mean().item()
+    return {
+        "official_ms": 1000 * statistics.median(times["official"]),
+        "ours_ms": 1000 * statistics.median(times["ours"]),
+        "max_rel_diff": (got - expected).abs().max().item() / scale,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dims", choices=sorted(DIMS), default="huge")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--modalities", default=",".join(MODALITIES))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    official, ours = build_pair(DIMS[args.dims])
+    inputs = make_inputs(args.batch)
+    print(f"dims={args.dims} batch={args.batch} repeats={args.repeats} threads={torch.get_num_threads()} "
+          f"torch={torch.__version__}")
+    print(f"{'modality':<9}{'official ms':>13}{'ours ms':>11}{'speed-up':>10}{'max |diff|/scale':>18}")
+    for modality in args.modalities.split(","):
+        row = bench_modality(official, ours, modality, inputs[modality], args.repeats)
+        print(f"{modality:<9}{row['official_ms']:>13.1f}{row['ours_ms']:>11.1f}"
+              f"{row['official_ms'] / row['ours_ms']:>9.2f}x{row['max_rel_diff']:>18.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
