@@ -11,10 +11,11 @@ from typing import Optional, Tuple
 
 import torch
 
-# rows per chunk: ~65k x 512 floats = 128 MB of embeddings touched per matmul, large enough
-# for BLAS efficiency, small enough that the [Q_chunk, 65k] score block stays in cache-ish sizes
+# 65k rows x 256 queries: a 64 MB score block, large enough for BLAS to run at full speed
+# (measured: the chunked search takes as long as one unchunked matmul), small enough that
+# memory stays bounded whatever the collection size
 DEFAULT_ROW_CHUNK = 65536
-DEFAULT_QUERY_CHUNK = 1024
+DEFAULT_QUERY_CHUNK = 256
 
 
 def _merge(best_s: torch.Tensor, best_i: torch.Tensor, s: torch.Tensor, i: torch.Tensor, k: int):
@@ -28,9 +29,12 @@ def _search_block(queries, rows, k, mask, row_chunk):
     q = queries.shape[0]
     best_s = torch.empty(q, 0, dtype=queries.dtype)
     best_i = torch.empty(q, 0, dtype=torch.long)
+    # one reused score buffer: a fresh [Q, chunk] allocation per chunk is an mmap + page faults
+    buffer = torch.empty(q, min(row_chunk, rows.shape[0]), dtype=queries.dtype)
     for start in range(0, rows.shape[0], row_chunk):
         stop = min(start + row_chunk, rows.shape[0])
-        scores = queries @ rows[start:stop].T
+        scores = buffer if stop - start == buffer.shape[1] else torch.empty(q, stop - start, dtype=queries.dtype)
+        torch.mm(queries, rows[start:stop].T, out=scores)
         if mask is not None:
             # filtered-out rows can never win: -inf keeps shapes fixed and avoids a gather
             scores.masked_fill_(~mask[start:stop].unsqueeze(0), float("-inf"))
