@@ -275,9 +275,16 @@ def summary_lines(results: EvaluationResults) -> List[str]:
     for m, r in results.extra.get("zero_shot", {}).items():
         lines.append(f"zero-shot {m:<8} top1 {r['top1']:.3f}  top5 {_opt(r.get('top5'))}  "
                      f"mean-per-class {r['mean_per_class_recall']:.3f}")
+    for name, attr in results.extra.get("attributes", {}).items():
+        tops = ", ".join(f"{m} {r['top1']:.3f}" for m, r in attr["zero_shot"].items())
+        lines.append(f"attribute {name} top1 (chance {attr['chance']:.3f}): {tops}")
     if results.matrix is not None:
         for status in ("trained", "emergent"):
-            scores = [c.score for c in results.matrix.cells if c.metric == "R@1" and c.status == status]
-            if scores:
-                lines.append(f"R@1 {status:<8} mean {sum(scores) / len(scores):.3f} over {len(scores)} pairs")
+            cells = [c for c in results.matrix.cells if c.metric == "R@1" and c.status == status]
+            ratios = [c.ratio for c in cells if c.ratio is not None]
+            if cells:
+                line = f"R@1 {status:<8} mean {sum(c.score for c in cells) / len(cells):.3f} over {len(cells)} pairs"
+                if ratios:
+                    line += f"; vs direct baseline x{sum(ratios) / len(ratios):.3f}"
+                lines.append(line)
     return lines

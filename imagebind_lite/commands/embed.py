@@ -1,0 +1,127 @@
+"""``imagebind-lite embed``: files or a manifest -> embedding shards for ``index build``.
+
+    imagebind-lite embed --model DIR --modality audio a.wav b.wav --out shards/
+    imagebind-lite embed --model DIR --manifest eval/manifest.csv --out shards/   # every modality column
+
+Runs through Lightning's predict loop with a shard-writing callback
+(``imagebind_lite.inference.embed_to_shards``), so ``--devices 8`` spreads the work over GPUs and
+each rank writes its own shards. Row ids are ``<modality>:<sample id>`` (the manifest's ``id``
+column, or the file path as given) so that several modalities of one sample can share an index,
+whose ids must be unique.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any, List, Tuple
+
+from imagebind_lite.errors import InputError
+
+Row = Tuple[str, Any, str]  # (id, item for the transform, source shown in query results)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=Path, help="files to embed (needs --modality)")
+    parser.add_argument("--model", required=True, type=Path, help="saved-model directory")
+    parser.add_argument("--modality", help="modality of the inputs (default with --manifest: every column the "
+                                           "model has an encoder for)")
+    parser.add_argument("--manifest", type=Path, help="CSV/JSONL manifest instead of files")
+    parser.add_argument("--column", help="manifest column holding the inputs (default: the modality's name)")
+    parser.add_argument("--out", required=True, type=Path, help="directory for the embedding shards")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding files")
+    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu...")
+    parser.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto")
+    parser.add_argument("--on-bad-sample", choices=("skip", "fail"), default="skip",
+                        help="skip unreadable files (and list them) or stop at the first one")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_devices(value: str) -> Any:
+    """Lightning takes an int count, "auto", or a device list string such as "0,1"."""
+    return int(value) if value.isdigit() else value
+
+
+def file_rows(files: List[Path], modality: str) -> List[Row]:
+    return [(f"{modality}:{path}", path, str(path)) for path in files]
+
+
+def manifest_rows(manifest, modality: str, column: str) -> List[Row]:
+    """Rows of one column; text (strings are data) shows the text itself as its source."""
+    from imagebind_lite.registry import get_modality
+
+    strings = get_modality(modality).strings_are_data
+    rows = []
+    for i in range(len(manifest)):
+        item = manifest.item(i, column, strings)
+        rows.append((f"{modality}:{manifest.sample_id(i)}", item, str(item)))
+    return rows
+
+
+def plan(args: argparse.Namespace, model) -> List[Tuple[str, List[Row]]]:
+    """``[(modality, rows)]`` to embed, from the files or the manifest."""
+    from imagebind_lite.data.manifest import read_manifest
+
+    if bool(args.files) == bool(args.manifest):
+        raise InputError("give either files or --manifest (not both)")
+    if args.files:
+        if not args.modality:
+            raise InputError("embedding files needs --modality")
+        return [(args.modality, file_rows(args.files, args.modality))]
+    manifest = read_manifest(args.manifest)
+    if args.column and not args.modality:
+        raise InputError("--column needs --modality (the modality of that column)")
+    if args.modality:
+        column = args.column or args.modality
+        manifest.require([column])
+        return [(args.modality, manifest_rows(manifest, args.modality, column))]
+    modalities = [m for m in model.modalities if m in manifest.columns]
+    if not modalities:
+        raise InputError(f"no manifest column matches a model modality ({model.modalities}); columns: "
+                         f"{manifest.columns}", source=str(args.manifest))
+    return [(m, manifest_rows(manifest, m, m)) for m in modalities]
+
+
+def _quiet_lightning() -> None:
+    """Lightning logs hardware and product tips at INFO; a CLI run only wants warnings from it."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _worker_error(exc: InputError) -> InputError:
+    """A DataLoader worker re-raises our error with the whole traceback as its message: keep the
+    last line, which names the file and the modality."""
+    text = str(exc)
+    if "DataLoader worker" not in text:
+        return exc
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return InputError(last.split("InputError: ", 1)[-1])
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagebind_lite.inference import embed_to_shards
+    from imagebind_lite.saved_model import load_model
+
+    _quiet_lightning()
+
+    model = load_model(args.model, modalities=[args.modality] if args.modality else None)
+    if args.modality:
+        model.encoder(args.modality)  # a clear error now if the model lacks it
+    jobs = plan(args, model)
+    skipped_total = 0
+    for modality, rows in jobs:
+        try:
+            summary = embed_to_shards(model, modality, rows, args.out, batch_size=args.batch_size,
+                                      num_workers=args.num_workers, on_bad_sample=args.on_bad_sample,
+                                      accelerator=args.accelerator, devices=parse_devices(args.devices),
+                                      progress=not args.no_progress)
+        except InputError as exc:
+            raise _worker_error(exc) from exc
+        skipped = summary["skipped"]
+        skipped_total += len(skipped)
+        print(f"{modality}: embedded {summary['embedded']} of {len(rows)}, skipped {len(skipped)}")
+        for source in skipped:
+            print(f"  skipped {source}")
+    print(f"wrote shards to {args.out}" + (f" ({skipped_total} file(s) skipped)" if skipped_total else ""))
+    return 0
