@@ -104,5 +104,12 @@ class VisionModality(ModalitySpec):
 
         trunk = create_timm_trunk(config.trunk)
         # The head reads the pooled width from the config, so record it there (and in config.json).
-        config = config.replace(pool="none", trunk={"kind": "timm", "output_width": trunk.num_features})
+        # Once loaded, the weights live in the encoder's state dict: the recorded config drops the
+        # weight source (kept as ``initialised_from``) so a saved model reloads without that file
+        # or the network.
+        source = config.trunk.get("pretrained_path") or ("hub" if config.trunk.get("hub") else None)
+        config = config.replace(pool="none", trunk={
+            "kind": "timm", "output_width": trunk.num_features, "pretrained_path": None, "hub": False,
+            "initialised_from": source or config.trunk.get("initialised_from"),
+        })
         return Encoder(config, ImageInput(), trunk, build_head(config), build_post(config))

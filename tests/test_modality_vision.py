@@ -186,9 +186,16 @@ def test_timm_trunk_loads_local_weights(tmp_path, filename):
     for key, value in loaded.items():
         torch.testing.assert_close(value, saved[key], msg=key)
     assert encoder.config.trunk["output_width"] == encoder.trunk.num_features
-    embeddings = il.MultiModalModel({"vision": encoder}).embed({"vision": [rgb_array(), rgb_array(seed=3)]})["vision"]
+    model = il.MultiModalModel({"vision": encoder})
+    images = [rgb_array(), rgb_array(seed=3)]
+    embeddings = model.embed({"vision": images})["vision"]
     assert embeddings.shape == (2, 128)
     torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(2))
+    # The saved model carries the weights: it reloads after the original file is gone.
+    model.save(tmp_path / "saved")
+    path.unlink()
+    torch.testing.assert_close(il.load_model(tmp_path / "saved").embed({"vision": images})["vision"], embeddings)
+    assert il.load_model(tmp_path / "saved").encoder("vision").config.trunk["initialised_from"] == str(path)
 
 
 def test_timm_trunk_refuses_wrong_or_unsafe_weights(tmp_path):
