@@ -1,0 +1,25 @@
+"""Training pairwise alignments with Lightning (issue 4; design.md sections 1-4).
+
+    from imagebind_lite.training import AlignmentModule, PairDataModule, ExportSavedModel
+    module = AlignmentModule(pivot="runs/pivot/model", modalities={"audio": "tiny"},
+                             temperatures={"audio": 20.0})
+    data = PairDataModule(world=WorldConfig(), batch_size=64, cache_dir=".cache/pivot")
+    Trainer(max_epochs=3, callbacks=[ExportSavedModel("runs/audio/model")]).fit(module, data)
+
+The pivot (frozen image encoder) is excluded from the optimiser and its embeddings are cached;
+each (image, X) pair has its own loss and temperature; CLI: ``imagebind-lite fit --config``.
+"""
+from imagebind_lite.training.build import TemperatureSpec, load_encoder
+from imagebind_lite.training.callbacks import ExportSavedModel, ThroughputLogger
+from imagebind_lite.training.datamodule import PairDataModule
+from imagebind_lite.training.datasets import BadSample, ManifestPairDataset, PairCollate, WorldPairDataset
+from imagebind_lite.training.finetune import LoraSpec
+from imagebind_lite.training.module import AlignmentModule
+from imagebind_lite.training.pivot_cache import PivotCache, PivotEmbeddings, cache_key, state_dict_hash
+from imagebind_lite.training.pretrain import PivotDataModule, PivotPretrainModule
+
+__all__ = [
+    "AlignmentModule", "BadSample", "ExportSavedModel", "LoraSpec", "ManifestPairDataset", "PairCollate",
+    "PairDataModule", "PivotCache", "PivotDataModule", "PivotEmbeddings", "PivotPretrainModule",
+    "TemperatureSpec", "ThroughputLogger", "WorldPairDataset", "cache_key", "load_encoder", "state_dict_hash",
+]

@@ -1,0 +1,68 @@
+"""Building what an alignment run trains: encoders from presets or saved models, temperatures.
+
+Kept apart from the LightningModule so the demo, the CLI and tests build the same pieces.
+An encoder spec string is a preset (``"tiny"`` or ``"audio/tiny"``) or a saved-model directory
+(``imagebind_lite.save_model`` format) holding that modality's encoder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+from imagebind_lite.encoder import Encoder, create_encoder
+from imagebind_lite.errors import InputError
+from imagebind_lite.losses import Temperature
+
+# ImageBind's fixed logit scales per pair (Girdhar et al. 2023, section 4 / released configs).
+IMAGEBIND_SCALES = {"audio": 20.0, "depth": 5.0, "thermal": 10.0, "imu": 5.0}
+
+
+@dataclass
+class TemperatureSpec:
+    """The logit scale of one (image, X) pair."""
+
+    init: float = 1 / 0.07    # initial scale 1/tau (CLIP: 1/0.07 ~ 14.3)
+    learnable: bool = True    # learn log(scale) (CLIP, ImageBind text) or keep it fixed (ImageBind audio...)
+    min_scale: float = 1.0    # clamp range of a learnable scale
+    max_scale: float = 100.0  # CLIP's cap
+
+    def build(self) -> Temperature:
+        if not self.learnable:
+            return Temperature.fixed(self.init)
+        return Temperature(self.init, learnable=True, min_scale=self.min_scale, max_scale=self.max_scale)
+
+
+TemperatureLike = Union[TemperatureSpec, float, Mapping[str, Any], None]
+
+
+def as_temperature_spec(value: TemperatureLike) -> TemperatureSpec:
+    """A spec from a spec, a float (a fixed scale), a dict of spec fields, or None (CLIP default)."""
+    if value is None:
+        return TemperatureSpec()
+    if isinstance(value, TemperatureSpec):
+        return value
+    if isinstance(value, (int, float)):
+        return TemperatureSpec(init=float(value), learnable=False)
+    if isinstance(value, Mapping):
+        return TemperatureSpec(**dict(value))
+    raise InputError(f"cannot read a temperature from {value!r}")
+
+
+def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] = None) -> Encoder:
+    """An encoder for ``modality`` from a preset name or a saved-model directory."""
+    path = Path(str(spec)).expanduser()
+    if path.is_dir():
+        from imagebind_lite.saved_model import load_model
+
+        if overrides:
+            raise InputError("encoder_overrides apply to presets, not to saved models", modality=modality,
+                             source=str(path))
+        model = load_model(path, modalities=[modality])
+        if modality not in model.modalities:
+            raise InputError(f"saved model has no {modality!r} encoder", modality=modality, source=str(path))
+        return model.encoder(modality).train()
+    name = spec if "/" in spec else f"{modality}/{spec}"
+    if not name.startswith(f"{modality}/"):
+        raise InputError(f"preset {spec!r} is not a {modality!r} preset", modality=modality)
+    return create_encoder(name, **(overrides or {}))

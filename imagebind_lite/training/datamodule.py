@@ -1,0 +1,187 @@
+"""``PairDataModule``: (image, X) pair data for every aligned modality, from manifests or the world.
+
+Transforms are derived from the encoders' data configs, which the data module reads from the
+training module at ``setup`` (or from ``bind`` when driven by hand), so preprocessing is never
+configured twice. With ``use_pivot_cache`` the frozen pivot's embeddings are computed once per
+data set (see pivot_cache.py) and the images are never decoded again. Training batches come
+from one ``PairLoader`` per pair (seeded, sharded, resumable; see data_order.py) combined by
+Lightning's ``CombinedLoader`` (``max_size_cycle``: every step sees every pair, shorter ones
+cycle; ``min_size``: stop at the shortest). Reference: Lightning's LightningDataModule docs.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import DataLoader
+
+from imagebind_lite.data.world.config import EVAL_COLLECTION, WorldConfig
+from imagebind_lite.errors import InputError
+from imagebind_lite.registry import get_modality
+from imagebind_lite.training.data_order import PairLoader
+from imagebind_lite.training.datasets import (
+    PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
+)
+from imagebind_lite.training.pivot_cache import PivotCache
+
+log = logging.getLogger(__name__)
+
+TRAIN_MODES = ("max_size_cycle", "min_size")
+
+
+class PairDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        world: Optional[WorldConfig] = None,
+        manifests: Optional[Dict[str, str]] = None,
+        val_manifests: Optional[Dict[str, str]] = None,
+        pairs: Optional[List[str]] = None,
+        train_size: int = 2048,
+        val_size: int = 256,
+        batch_size: int = 64,
+        val_batch_size: Optional[int] = None,
+        num_workers: int = 0,
+        mode: str = "max_size_cycle",
+        use_pivot_cache: bool = True,
+        cache_inputs: bool = False,
+        cache_dir: Optional[str] = None,
+        on_bad_sample: str = "fail",
+        seed: int = 0,
+        drop_last: bool = True,
+    ):
+        """
+        Args:
+            world: synthetic world to generate pairs from (collections named after modalities;
+                validation on its held-out ``eval`` collection). Exclusive with ``manifests``.
+            manifests: modality -> pair manifest (columns ``vision`` and the modality).
+            val_manifests: modality -> held-out manifest (may be one file with all columns).
+            pairs: modalities to load pairs for (default: the training module's aligned modalities).
+            train_size, val_size: pairs per modality drawn from the world.
+            batch_size, val_batch_size: per pair and per process (val default: batch_size).
+            num_workers: DataLoader workers per pair loader (0: load in the main process).
+            mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
+            use_pivot_cache: compute pivot embeddings once and reuse them every epoch.
+            cache_inputs: preprocess every X item once and keep it in memory (fast epochs
+                after the first; costs memory: N x one sample tensor per pair).
+            cache_dir: where cached pivot embeddings are stored (None: in memory for this run).
+            on_bad_sample: "skip" (drop, count and report unreadable samples) or "fail".
+            seed: seed of the per-epoch shuffling (same seed, same batches).
+            drop_last: drop the last incomplete batch of each pass (contrastive losses prefer
+                full batches; under DDP every rank must contribute equally).
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        if (world is None) == (manifests is None):
+            raise InputError("give exactly one of world= or manifests=")
+        if mode not in TRAIN_MODES:
+            raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
+        check_policy(on_bad_sample)
+        self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
+        self._pivot = None
+        self._data_configs: Optional[Dict[str, dict]] = None
+        self.train_sets: Dict[str, PairDataset] = {}
+        self.val_sets: Dict[str, PairDataset] = {}
+        self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64), num_workers=num_workers)
+
+    # ---- wiring to the model -----------------------------------------------------------------
+    def bind(self, pivot, data_configs: Dict[str, dict]) -> "PairDataModule":
+        """Use this pivot and these data configs (``AlignmentModule.data_configs()``)."""
+        self._pivot, self._data_configs = pivot, dict(data_configs)
+        return self
+
+    def _module(self):
+        trainer = getattr(self, "trainer", None)
+        return trainer.lightning_module if trainer is not None else None
+
+    def pair_modalities(self) -> List[str]:
+        if self.hparams.pairs:
+            return list(self.hparams.pairs)
+        if self.world is None:
+            return list(self.manifests)
+        return [m for m in self._data_configs if m != PIVOT]
+
+    # ---- datasets ------------------------------------------------------------------------------
+    def setup(self, stage: Optional[str] = None) -> None:
+        module = self._module()
+        if self._data_configs is None:
+            if module is None or not hasattr(module, "data_configs"):
+                raise InputError("PairDataModule needs a training module with data_configs(), or bind()")
+            self.bind(module.pivot, module.data_configs())
+        transforms = {m: get_modality(m).transform(c) for m, c in self._data_configs.items()}
+        for modality in self.pair_modalities():
+            if modality not in transforms:
+                raise InputError(f"no encoder for pair {modality!r}", modality=modality)
+            pair_transforms = {PIVOT: transforms[PIVOT], modality: transforms[modality]}
+            if stage in (None, "fit") and modality not in self.train_sets:
+                self.train_sets[modality] = self._dataset(modality, pair_transforms, train=True)
+            held_out = None if modality in self.val_sets else self._dataset(modality, pair_transforms, train=False)
+            if held_out is not None:
+                self.val_sets[modality] = held_out
+        if self.hparams.use_pivot_cache:
+            self._attach_pivot_cache()
+        if self.hparams.cache_inputs:
+            for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
+                if dataset.input_cache is None:
+                    cache_inputs(dataset, self.hparams.num_workers)
+
+    def _dataset(self, modality: str, transforms, train: bool) -> Optional[PairDataset]:
+        hp = self.hparams
+        if self.world is not None:
+            collection = modality if train else EVAL_COLLECTION
+            size = hp.train_size if train else hp.val_size
+            if size <= 0:
+                return None
+            return WorldPairDataset(self.world, collection, size, transforms, modality=modality,
+                                    on_bad_sample=hp.on_bad_sample)
+        source = (self.manifests if train else self.val_manifests).get(modality)
+        if source is None:
+            if train:
+                raise InputError(f"no manifest for pair {modality!r}", modality=modality)
+            return None
+        return ManifestPairDataset(source, modality, transforms, on_bad_sample=hp.on_bad_sample)
+
+    def _attach_pivot_cache(self) -> None:
+        """Compute on one process per node first, then every process loads from disk."""
+        trainer = getattr(self, "trainer", None)
+        shared = self.cache.cache_dir is not None and trainer is not None and trainer.world_size > 1
+        first = trainer is None or trainer.local_rank == 0
+        device = trainer.strategy.root_device if trainer is not None else None
+        named = [(f"train-{m}", d) for m, d in self.train_sets.items()] + \
+                [(f"val-{m}", d) for m, d in self.val_sets.items()]
+        if shared and not first:
+            trainer.strategy.barrier("pivot-cache")  # wait for local rank 0 to write the files
+        for name, dataset in named:
+            if dataset.pivot_cache is not None:
+                continue
+            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[PIVOT], device)
+            if dataset.pivot_cache.skipped:
+                log.warning("%s: %d image(s) unreadable while caching: %s", name, len(dataset.pivot_cache.skipped),
+                            ", ".join(s for s, _ in dataset.pivot_cache.skipped[:20]))
+        if shared and first:
+            trainer.strategy.barrier("pivot-cache")
+
+    # ---- loaders -------------------------------------------------------------------------------
+    def train_dataloader(self):
+        hp = self.hparams
+        loaders = {m: PairLoader(d, hp.batch_size, PairCollate(m), shuffle=True, seed=hp.seed,
+                                 drop_last=hp.drop_last, num_workers=hp.num_workers)
+                   for m, d in self.train_sets.items()}
+        module = self._module()
+        resume = getattr(module, "resume_cursors", None) if module is not None else None
+        if resume:  # continue right after the last batch the checkpointed run consumed
+            for modality, cursor in resume.get("pairs", {}).items():
+                if modality in loaders:
+                    loaders[modality].resume_from(cursor, resume.get("epoch_end", False))
+            module.resume_cursors = None
+        return CombinedLoader(loaders, mode=hp.mode)
+
+    def val_dataloader(self):
+        hp = self.hparams
+        if not self.val_sets:
+            return []
+        loaders = {m: DataLoader(d, batch_size=hp.val_batch_size or hp.batch_size, shuffle=False,
+                                 collate_fn=PairCollate(m), num_workers=hp.num_workers)
+                   for m, d in self.val_sets.items()}
+        return CombinedLoader(loaders, mode="sequential")

@@ -1,0 +1,249 @@
+"""Pair datasets (image, X) over manifests or the synthetic world, and their collate.
+
+Every item is a dict ``{"id", "label", "vision" | "vision_emb", X}``: the image tensor, or the
+frozen pivot's cached embedding of it when a pivot cache is attached (then the image is never
+decoded again). Unreadable samples follow ``on_bad_sample``: ``"fail"`` raises the modality's
+``InputError`` (it names the file); ``"skip"`` returns a ``BadSample`` that the collate drops
+and reports in the batch under ``"skipped"``, so the training module can count and name them.
+
+Transforms come from the encoders' data configs (``ModalitySpec.transform``), never from
+constants here. Reference: torch ``Dataset``/``collate_fn`` conventions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from imagebind_lite.data.manifest import read_manifest
+from imagebind_lite.errors import InputError
+from imagebind_lite.registry import get_modality
+
+log = logging.getLogger(__name__)
+
+PIVOT = "vision"
+BAD_SAMPLE_POLICIES = ("skip", "fail")
+# World raw data that needs its rate alongside (modalities accept (array, rate) tuples).
+_WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
+
+
+@dataclass
+class BadSample:
+    """A sample that could not be read; the collate drops it and reports it."""
+
+    id: str
+    modality: str
+    source: str
+    message: str
+
+
+def check_policy(policy: str) -> str:
+    if policy not in BAD_SAMPLE_POLICIES:
+        raise InputError(f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got {policy!r}")
+    return policy
+
+
+class PairDataset(Dataset):
+    """Base class: subclasses provide ``__len__``, ``sample_id``, ``label``, ``raw_item``,
+    ``source`` and ``fingerprint``; this class applies transforms, the cache and the policy."""
+
+    def __init__(self, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail"):
+        self.modality = modality
+        self.transforms = dict(transforms)
+        self.on_bad_sample = check_policy(on_bad_sample)
+        self.pivot_cache = None  # PivotEmbeddings once attached; see pivot_cache.py
+        self.input_cache: Optional[List[Any]] = None  # X tensors (or BadSample) by index; see cache_inputs
+
+    # ---- provided by subclasses --------------------------------------------------------------
+    def sample_id(self, index: int) -> str:
+        raise NotImplementedError
+
+    def label(self, index: int) -> int:
+        raise NotImplementedError
+
+    def raw_item(self, index: int, modality: str) -> Any:
+        """A path, in-memory raw data or text: what ``transforms[modality]`` accepts."""
+        raise NotImplementedError
+
+    def source(self, index: int, modality: str) -> str:
+        """Human-readable origin of one item (the file path), for error reports."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """Identifies the data (not the transforms) for the pivot cache key."""
+        raise NotImplementedError
+
+    # ---- shared --------------------------------------------------------------------------------
+    def load(self, index: int, modality: str):
+        """Transformed tensor, or a ``BadSample`` under the skip policy."""
+        try:
+            return self.transforms[modality](self.raw_item(index, modality), self.source(index, modality))
+        except InputError as exc:
+            if self.on_bad_sample == "fail":
+                raise
+            return BadSample(self.sample_id(index), modality, self.source(index, modality), str(exc))
+
+    def __getitem__(self, index: int):
+        sid = self.sample_id(index)
+        item: Dict[str, Any] = {"id": sid, "label": self.label(index)}
+        if self.pivot_cache is not None:
+            embedding = self.pivot_cache.get(sid)
+            if embedding is None:  # its image failed while the cache was built (skip policy)
+                return BadSample(sid, PIVOT, self.source(index, PIVOT), "image unreadable (found when caching)")
+            item["vision_emb"] = embedding
+        else:
+            image = self.load(index, PIVOT)
+            if isinstance(image, BadSample):
+                return image
+            item[PIVOT] = image
+        other = self.load(index, self.modality) if self.input_cache is None else self.input_cache[index]
+        if isinstance(other, BadSample):
+            return other
+        item[self.modality] = other
+        return item
+
+    def images(self) -> "ImageView":
+        """The un-augmented images alone, for computing the pivot cache."""
+        return ImageView(self)
+
+
+def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 64) -> None:
+    """Preprocess every X item once and keep the tensors in memory (transforms are
+    deterministic: no augmentation), so later epochs skip decoding and feature extraction."""
+    from torch.utils.data import DataLoader
+
+    view = _InputView(dataset)
+    loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
+    dataset.input_cache = [item for chunk in loader for item in chunk]
+
+
+class _InputView(Dataset):
+    def __init__(self, pairs: PairDataset):
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int):
+        return self.pairs.load(index, self.pairs.modality)
+
+
+class ImageView(Dataset):
+    """``(id, image tensor | BadSample)`` for each sample of a pair dataset."""
+
+    def __init__(self, pairs: PairDataset):
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int):
+        return self.pairs.sample_id(index), self.pairs.load(index, PIVOT)
+
+
+class ManifestPairDataset(PairDataset):
+    """(image, X) pairs listed in a manifest with a ``vision`` column and an X column."""
+
+    def __init__(self, manifest, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail"):
+        super().__init__(modality, transforms, on_bad_sample)
+        self.manifest = manifest if hasattr(manifest, "rows") else read_manifest(manifest, [PIVOT, modality])
+        self.manifest.require([PIVOT, modality])
+        self._text = {m: get_modality(m).strings_are_data for m in (PIVOT, modality)}
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def sample_id(self, index: int) -> str:
+        return self.manifest.sample_id(index)
+
+    def label(self, index: int) -> int:
+        return self.manifest.label(index)
+
+    def raw_item(self, index: int, modality: str):
+        return self.manifest.item(index, modality, self._text[modality])
+
+    def source(self, index: int, modality: str) -> str:
+        if self._text[modality]:
+            return f"{self.manifest.path}:row {index}"
+        return str(self.manifest.item(index, modality))
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(self.manifest.path.read_bytes()).hexdigest()
+        return f"manifest:{self.manifest.path}:{digest}"
+
+
+class WorldPairDataset(PairDataset):
+    """(image, X) pairs of one synthetic-world collection, generated in memory."""
+
+    def __init__(self, config, collection: str, size: int, transforms: Dict[str, Callable],
+                 modality: Optional[str] = None, start: int = 0, on_bad_sample: str = "fail"):
+        from imagebind_lite.data.world import WorldDataset
+
+        super().__init__(modality or collection, transforms, on_bad_sample)
+        self.world = WorldDataset(config, collection, size, start=start)
+        self._last = (None, None)  # (index, raw sample): vision and X come from one generation
+
+    def __len__(self) -> int:
+        return len(self.world)
+
+    def _sample(self, index: int) -> Dict[str, Any]:
+        if self._last[0] != index:
+            self._last = (index, self.world[index])
+        return self._last[1]
+
+    def sample_id(self, index: int) -> str:
+        return f"{self.world.collection}-{self.world.start + index:06d}"
+
+    def label(self, index: int) -> int:
+        return int(self._sample(index)["label"])
+
+    def raw_item(self, index: int, modality: str):
+        raw = self._sample(index)[modality]
+        rate_field = _WORLD_RATES.get(modality)
+        return (raw, getattr(self.world.config, rate_field)) if rate_field else raw
+
+    def source(self, index: int, modality: str) -> str:
+        return f"world:{self.sample_id(index)}:{modality}"
+
+    def fingerprint(self) -> str:
+        config = json.dumps(self.world.config.to_dict(), sort_keys=True)
+        return f"world:{config}:{self.world.collection}:{self.world.start}:{len(self.world)}"
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_last"] = (None, None)
+        return state
+
+
+class PairCollate:
+    """Batch pair items: drop ``BadSample`` entries and list them under ``"skipped"``."""
+
+    def __init__(self, modality: str):
+        self.modality = modality
+
+    def __call__(self, items: Sequence[Any]) -> Dict[str, Any]:
+        good = [item for item in items if not isinstance(item, BadSample)]
+        skipped = [(bad.source, bad.message) for bad in items if isinstance(bad, BadSample)]
+        batch: Dict[str, Any] = {"ids": [item["id"] for item in good], "skipped": skipped,
+                                 "labels": torch.tensor([item["label"] for item in good], dtype=torch.long)}
+        if not good:
+            return batch
+        pivot_key = "vision_emb" if "vision_emb" in good[0] else PIVOT
+        batch[pivot_key] = _stack(PIVOT if pivot_key == PIVOT else None, [item[pivot_key] for item in good])
+        batch[self.modality] = _stack(self.modality, [item[self.modality] for item in good])
+        return batch
+
+
+def _stack(modality: Optional[str], tensors: List[torch.Tensor]) -> torch.Tensor:
+    if modality is None:
+        return torch.stack(tensors)
+    return get_modality(modality).collate(tensors)
+
+
+def batch_size_of(batch: Dict[str, Any]) -> int:
+    return len(batch["ids"])

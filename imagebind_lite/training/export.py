@@ -1,0 +1,24 @@
+"""Export a trained alignment as a saved model (``imagebind_lite.load_model`` reads it).
+
+The directory holds the frozen pivot and every trained encoder (LoRA adapters merged into the
+weights) in the saved-model format, plus ``temperatures.json`` recording each pair's final
+logit scale, which retrieval does not need but a report of the run does.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from imagebind_lite.encoder import MultiModalModel
+from imagebind_lite.saved_model import save_model
+from imagebind_lite.training.datasets import PIVOT
+from imagebind_lite.training.finetune import merged_copy
+
+
+def export_alignment(module, directory) -> Path:
+    """``module``: an ``AlignmentModule`` (pivot, encoders, temperatures)."""
+    encoders = {PIVOT: module.pivot, **{m: merged_copy(e) for m, e in module.encoders.items()}}
+    directory = save_model(MultiModalModel(encoders), directory)
+    scales = {m: {"scale": t.value, "learnable": t.learnable} for m, t in module.temperatures.items()}
+    (Path(directory) / "temperatures.json").write_text(json.dumps(scales, indent=2))
+    return Path(directory)

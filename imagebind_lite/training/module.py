@@ -1,0 +1,254 @@
+"""``AlignmentModule``: bind modalities to a frozen image pivot, one InfoNCE loss per pair.
+
+ImageBind's recipe (Girdhar et al. 2023) as a Lightning system: the pivot is frozen (eval
+mode, no gradients, excluded from the optimiser), every aligned modality X has its own
+trainable encoder, and each (image, X) pair its own symmetric InfoNCE with its own
+temperature (``imagebind_lite.losses``; under DDP it gathers with gradients). Several pairs
+train in one run from a ``CombinedLoader`` (a dict of pair batches per step); the losses are
+summed, which leaves each encoder's gradient equal to its own pair's gradient.
+
+The model (``nn.Module`` encoders) stays apart from the system (this class), as Lightning
+recommends; optimisation lives in optim.py, pieces in build.py, partial fine-tuning in
+finetune.py. Batches carry a cursor (epoch, cycle, position) that is checkpointed so a
+resumed run continues mid-epoch with the very next batch (see data_order.py).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Dict, List, Optional, Tuple
+
+import lightning.pytorch as pl
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from imagebind_lite.errors import InputError
+from imagebind_lite.losses import symmetric_infonce
+from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder
+from imagebind_lite.training.datasets import PIVOT
+from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks, merged_copy
+from imagebind_lite.training.metrics import retrieval_top1
+from imagebind_lite.training.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger(__name__)
+
+_PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT, "vision_emb"}
+
+
+class AlignmentModule(pl.LightningModule):
+    """Frozen pivot + one trainable encoder and one temperature per aligned modality."""
+
+    def __init__(
+        self,
+        pivot: str = "vision/tiny",
+        modalities: Optional[Dict[str, str]] = None,
+        temperatures: Optional[Dict[str, TemperatureSpec]] = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        warmup_steps: int = 50,
+        total_steps: Optional[int] = None,
+        min_lr_ratio: float = 0.01,
+        betas: Tuple[float, float] = (0.9, 0.98),
+        unfreeze_last_n_blocks: Optional[Dict[str, int]] = None,
+        lora: Optional[Dict[str, LoraSpec]] = None,
+        encoder_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
+    ):
+        """
+        Args:
+            pivot: the frozen image encoder: a saved-model directory or a preset ("vision/tiny",
+                random weights: tests only).
+            modalities: modality -> preset name ("tiny") or saved-model directory to start from.
+            temperatures: modality -> TemperatureSpec (or a float: a fixed scale); default CLIP's
+                learnable 1/0.07.
+            lr, weight_decay, betas: AdamW (no decay on norms, biases, temperatures).
+            warmup_steps, total_steps, min_lr_ratio: linear warmup then cosine to
+                ``min_lr_ratio * lr`` at ``total_steps`` (default: the trainer's estimate).
+            unfreeze_last_n_blocks: modality -> N: train only the last N blocks + head.
+            lora: modality -> LoraSpec: train LoRA adapters (needs peft) + head.
+            encoder_overrides: modality -> EncoderConfig fields changed on the preset.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        modalities = dict(modalities or {"audio": "tiny"})
+        if PIVOT in modalities:
+            raise InputError("the pivot modality cannot also be aligned", modality=PIVOT)
+        self.pivot = load_encoder(pivot, PIVOT)
+        self.pivot.requires_grad_(False).eval()
+        overrides = encoder_overrides or {}
+        self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m)) for m, spec in modalities.items()})
+        self._check_dims()
+        specs = {m: as_temperature_spec((temperatures or {}).get(m)) for m in modalities}
+        self.temperatures = nn.ModuleDict({m: spec.build() for m, spec in specs.items()})
+        self._partial_finetuning(unfreeze_last_n_blocks or {}, lora or {})
+        self._cursors: Dict[str, tuple] = {}            # last consumed batch per pair
+        self.resume_cursors: Optional[Dict[str, Any]] = None  # {"pairs", "epoch_end"} from a checkpoint
+        self.skipped_samples: List[Tuple[str, str]] = []  # (file, reason) over the whole run
+        self._skipped_epoch: List[Tuple[str, str]] = []
+        self._val: Dict[str, Dict[str, list]] = {}
+
+    # ---- construction ---------------------------------------------------------------------
+    def _check_dims(self) -> None:
+        dims = {m: e.config.embed_dim for m, e in self.encoders.items()}
+        if any(d != self.pivot.config.embed_dim for d in dims.values()):
+            raise InputError(f"encoders' embed_dim {dims} differ from the pivot's {self.pivot.config.embed_dim}")
+
+    def _partial_finetuning(self, last_blocks: Dict[str, int], lora: Dict[str, LoraSpec]) -> None:
+        for modality in set(last_blocks) | set(lora):
+            if modality not in self.encoders:
+                raise InputError(f"partial fine-tuning names {modality!r}, which is not aligned", modality=modality)
+        for modality, n in last_blocks.items():
+            freeze_all_but_last_blocks(self.encoders[modality], int(n))
+        for modality, spec in lora.items():
+            spec = spec if isinstance(spec, LoraSpec) else LoraSpec(**dict(spec))
+            add_lora(self.encoders[modality], spec)
+
+    @property
+    def modalities(self) -> List[str]:
+        return list(self.encoders.keys())
+
+    def data_configs(self) -> Dict[str, dict]:
+        """Data config per modality (pivot included): transforms are derived from these."""
+        return {PIVOT: self.pivot.data_config, **{m: e.data_config for m, e in self.encoders.items()}}
+
+    def on_fit_start(self) -> None:
+        # Lightning warns about modules in eval mode at fit start; the frozen pivot is on purpose.
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+        if any(p.requires_grad for p in self.pivot.parameters()):
+            raise InputError("the pivot must stay frozen")
+
+    def train(self, mode: bool = True):
+        """Lightning calls ``train()`` at fit start: keep the pivot in eval mode regardless."""
+        super().train(mode)
+        self.pivot.eval()
+        return self
+
+    # ---- forward --------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed_pivot(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pivot(images)
+
+    def pair_embeddings(self, modality: str, pair: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(pivot embeddings, X embeddings), both L2-normalised, for one pair batch."""
+        pivot = pair["vision_emb"] if "vision_emb" in pair else self.embed_pivot(pair[PIVOT])
+        other = self.encoders[modality](pair[modality])
+        # Converted ImageBind encoders may scale their outputs; the loss wants unit vectors.
+        return F.normalize(pivot.float(), dim=-1), F.normalize(other.float(), dim=-1)
+
+    def pair_loss(self, modality: str, pair: Dict[str, Any]):
+        pivot, other = self.pair_embeddings(modality, pair)
+        scale = self.temperatures[modality].scale
+        # a = X, b = image: acc_ab is X->image top-1, acc_ba image->X.
+        return symmetric_infonce(other, pivot, scale, return_details=True)
+
+    # ---- training -------------------------------------------------------------------------
+    def split_pairs(self, batch: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        """A CombinedLoader dict {modality: pair batch}, or one pair batch (plain DataLoader)."""
+        if "ids" in batch:
+            return {self.modality_of(batch): batch}
+        return {m: pair for m, pair in batch.items() if pair is not None}
+
+    def modality_of(self, pair: Dict[str, Any]) -> str:
+        names = [key for key in pair if key not in _PAIR_KEYS and key in self.encoders]
+        if len(names) != 1:
+            raise InputError(f"cannot tell which pair this batch is: keys {sorted(pair)}")
+        return names[0]
+
+    def training_step(self, batch: Dict[str, Any], batch_idx: int):
+        total = None
+        for modality, pair in self.split_pairs(batch).items():
+            self._note(modality, pair)
+            pair = self._common_size(pair)
+            n = len(pair["ids"])
+            if n < 2:  # contrastive loss needs negatives; an all-bad batch is skipped
+                continue
+            out = self.pair_loss(modality, pair)
+            self._log_pair(modality, out, n)
+            total = out.loss if total is None else total + out.loss
+        return total
+
+    def _note(self, modality: str, pair: Dict[str, Any]) -> None:
+        if "cursor" in pair:
+            self._cursors[modality] = tuple(pair["cursor"])
+        self._skipped_epoch.extend(pair.get("skipped", []))
+
+    def _common_size(self, pair: Dict[str, Any]) -> Dict[str, Any]:
+        """Under DDP the gather needs equal batches: trim to the smallest (skips shrink some)."""
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return pair
+        size = torch.tensor(len(pair["ids"]), device=self.device)
+        dist.all_reduce(size, op=dist.ReduceOp.MIN)
+        n = int(size)
+        if n == len(pair["ids"]):
+            return pair
+        return {k: (v[:n] if isinstance(v, (torch.Tensor, list)) and k != "skipped" else v) for k, v in pair.items()}
+
+    def _log_pair(self, modality: str, out, n: int) -> None:
+        prefix = f"train/{modality}"
+        self.log(f"{prefix}/loss", out.loss.detach(), batch_size=n, prog_bar=True)
+        self.log(f"{prefix}/temperature", 1.0 / out.scale, batch_size=n)
+        self.log(f"{prefix}/top1_{modality}_to_image", out.acc_ab, batch_size=n)
+        self.log(f"{prefix}/top1_image_to_{modality}", out.acc_ba, batch_size=n)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        for temperature in self.temperatures.values():
+            if temperature.learnable:
+                temperature.clamp_()  # open_clip clamps after each step; see losses.Temperature
+
+    def on_train_epoch_end(self) -> None:
+        skipped, self._skipped_epoch = self._skipped_epoch, []
+        self.skipped_samples.extend(skipped)
+        self.log("train/skipped_samples", float(len(skipped)), reduce_fx="sum", sync_dist=True)
+        if skipped:
+            files = ", ".join(sorted({source for source, _ in skipped})[:20])
+            log.warning("epoch %d: skipped %d unreadable sample(s): %s", self.current_epoch, len(skipped), files)
+
+    # ---- validation: retrieval over the whole held-out set ---------------------------------
+    def validation_step(self, batch: Dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        for modality, pair in self.split_pairs(batch).items():
+            if len(pair["ids"]) == 0:
+                continue
+            pivot, other = self.pair_embeddings(modality, pair)
+            store = self._val.setdefault(modality, {"pivot": [], "other": []})
+            store["pivot"].append(pivot)
+            store["other"].append(other)
+
+    def on_validation_epoch_end(self) -> None:
+        for modality, store in self._val.items():
+            pivot = self._gather_rows(torch.cat(store["pivot"]))
+            other = self._gather_rows(torch.cat(store["other"]))
+            v2x, x2v = retrieval_top1(pivot, other)
+            self.log(f"val/{modality}/r1_image_to_{modality}", v2x, sync_dist=False, prog_bar=True)
+            self.log(f"val/{modality}/r1_{modality}_to_image", x2v, sync_dist=False)
+            self.log(f"val/{modality}/chance", 1.0 / pivot.shape[0], sync_dist=False)
+        self._val = {}
+
+    def _gather_rows(self, x: torch.Tensor) -> torch.Tensor:
+        gathered = self.all_gather(x)
+        return gathered.flatten(0, 1) if gathered.dim() == 3 else gathered
+
+    # ---- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = build_optimizer(self.named_parameters(), hp.lr, hp.weight_decay, hp.betas)
+        total = hp.total_steps or int(self.trainer.estimated_stepping_batches)
+        scheduler = build_scheduler(optimizer, hp.warmup_steps, total, hp.min_lr_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- checkpoints and export -----------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        # Whether this step ended the epoch: then every pair restarts at the next epoch.
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress if self._trainer is not None else None
+        epoch_end = bool(progress is not None and progress.is_last_batch)
+        checkpoint["data_cursors"] = {"pairs": dict(self._cursors), "epoch_end": epoch_end}
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        self.resume_cursors = checkpoint.get("data_cursors") or None
+        self._cursors = dict((self.resume_cursors or {}).get("pairs", {}))
+
+    def export_model(self, directory) -> None:
+        """Write pivot + trained encoders (LoRA merged) in the saved-model format."""
+        from imagebind_lite.training.export import export_alignment
+
+        export_alignment(self, directory)

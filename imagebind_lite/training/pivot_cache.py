@@ -1,0 +1,165 @@
+"""Pivot-embedding cache: the frozen pivot's embeddings of un-augmented images, computed once.
+
+Because the pivot never changes during alignment, embedding every image again each epoch is
+pure waste (open_clip issue #99 asks for this since 2022; ImageBind recomputes). We compute the
+embeddings once (batched, eval mode, no grad), key them by sample id, and reuse them every
+epoch. The cache key hashes (a) the pivot's state dict, bytes included, (b) the image data
+config the transform is built from, and (c) the data set's fingerprint (manifest bytes or
+world config), so changing any of them invalidates it. On disk it is one safetensors file per
+pair data set, ``pivot-<name>-<key[:16]>.safetensors``, with the full key, the ids and the
+skipped images in its metadata; writes are atomic (temp file + rename).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+from torch.utils.data import DataLoader
+
+from imagebind_lite.training.datasets import BadSample, PairDataset
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+
+
+class PivotEmbeddings:
+    """Sample id -> pivot embedding [D]; ``skipped`` lists images that could not be read."""
+
+    def __init__(self, ids: List[str], embeddings: torch.Tensor, skipped: Optional[List[Tuple[str, str]]] = None):
+        if len(ids) != embeddings.shape[0]:
+            raise ValueError(f"{len(ids)} ids for {embeddings.shape[0]} embeddings")
+        self.ids = list(ids)
+        self.embeddings = embeddings
+        self.skipped = list(skipped or [])
+        self._row = {sid: row for row, sid in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get(self, sample_id: str) -> Optional[torch.Tensor]:
+        row = self._row.get(sample_id)
+        return None if row is None else self.embeddings[row]
+
+
+def state_dict_hash(module: nn.Module) -> str:
+    """sha256 over names, dtypes, shapes and bytes of every tensor in the state dict."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def cache_key(pivot: nn.Module, data_config: dict, dataset_fingerprint: str) -> str:
+    """What the cached embeddings depend on: pivot weights, image transform, the data."""
+    parts = {"version": CACHE_FORMAT_VERSION, "pivot": state_dict_hash(pivot),
+             "data_config": data_config, "dataset": dataset_fingerprint}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _collate_images(items):
+    good = [(sid, image) for sid, image in items if not isinstance(image, BadSample)]
+    bad = [(image.source, image.message) for _, image in items if isinstance(image, BadSample)]
+    ids = [sid for sid, _ in good]
+    return ids, (torch.stack([image for _, image in good]) if good else None), bad
+
+
+@torch.no_grad()
+def compute_pivot_embeddings(pivot: nn.Module, dataset: PairDataset, batch_size: int = 256,
+                             num_workers: int = 0, device: Optional[torch.device] = None) -> PivotEmbeddings:
+    """Embed every image of ``dataset`` once with the pivot in eval mode, without gradients."""
+    device = device or next(pivot.parameters()).device
+    was_training = pivot.training
+    pivot.eval()
+    loader = DataLoader(dataset.images(), batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=_collate_images)
+    ids, chunks, skipped = [], [], []
+    try:
+        for batch_ids, images, bad in loader:
+            skipped.extend(bad)
+            if images is not None:
+                ids.extend(batch_ids)
+                chunks.append(pivot(images.to(device)).float().cpu())
+    finally:
+        pivot.train(was_training)
+    embeddings = torch.cat(chunks) if chunks else torch.empty(0, 0)
+    return PivotEmbeddings(ids, embeddings, skipped)
+
+
+class PivotCache:
+    """Finds or computes the pivot embeddings of a pair data set (memory, then disk)."""
+
+    def __init__(self, cache_dir: Optional[str] = None, batch_size: int = 256, num_workers: int = 0):
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None  # None: memory only
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self._memory: Dict[str, PivotEmbeddings] = {}
+        self.hits = 0     # loads from memory or disk, for tests and logs
+        self.misses = 0   # computations
+
+    def path_for(self, name: str, key: str) -> Optional[Path]:
+        return None if self.cache_dir is None else self.cache_dir / f"pivot-{name}-{key[:16]}.safetensors"
+
+    def get(self, pivot: nn.Module, dataset: PairDataset, name: str, data_config: dict,
+            device: Optional[torch.device] = None, compute: bool = True) -> Optional[PivotEmbeddings]:
+        """Cached embeddings for ``dataset``; computed (and saved) on a miss when ``compute``."""
+        key = cache_key(pivot, data_config, dataset.fingerprint())
+        if key in self._memory:
+            self.hits += 1
+            return self._memory[key]
+        path = self.path_for(name, key)
+        loaded = _load(path, key) if path is not None else None
+        if loaded is None and not compute:
+            return None
+        if loaded is not None:
+            self.hits += 1
+            log.info("pivot cache hit for %s: %s", name, path)
+        else:
+            self.misses += 1
+            log.info("pivot cache miss for %s: embedding %d images once", name, len(dataset))
+            loaded = compute_pivot_embeddings(pivot, dataset, self.batch_size, self.num_workers, device)
+            if path is not None:
+                _save(path, key, loaded)
+        self._memory[key] = loaded
+        return loaded
+
+
+def _save(path: Path, key: str, cached: PivotEmbeddings) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"key": key, "ids": json.dumps(cached.ids), "skipped": json.dumps(cached.skipped),
+                "version": str(CACHE_FORMAT_VERSION)}
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:  # write then rename: a crash never leaves a truncated cache under the real name
+        save_file({"embeddings": cached.embeddings.contiguous()}, temp, metadata=metadata)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def _load(path: Path, key: str) -> Optional[PivotEmbeddings]:
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            if metadata.get("key") != key:  # a 16-hex prefix collision or a foreign file
+                return None
+            embeddings = handle.get_tensor("embeddings")
+        skipped = [tuple(item) for item in json.loads(metadata.get("skipped", "[]"))]
+        return PivotEmbeddings(json.loads(metadata["ids"]), embeddings, skipped)
+    except Exception as exc:  # a corrupt cache is recomputed, never trusted
+        log.warning("ignoring unreadable pivot cache %s: %s", path, exc)
+        return None
