@@ -82,15 +82,8 @@ def run_index_info(args, out: Optional[TextIO] = None) -> int:
     return 0
 
 
-def add_index_arguments(subparsers) -> argparse.ArgumentParser:
-    """Add ``index build`` / ``index info`` to a subparsers object."""
-    parser = subparsers.add_parser("index", help="build or inspect an embedding index")
-    fill_index_parser(parser)
-    return parser
-
-
 def fill_index_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Give an existing parser the ``build`` / ``info`` sub-commands (the CLI owns the parser)."""
+    """Give an ``index`` parser its ``build`` and ``info`` sub-commands (``args.func`` runs them)."""
     sub = parser.add_subparsers(dest="index_command", required=True)
     build = sub.add_parser("build", help="build an index directory from embedding shards")
     build.add_argument("--shards", required=True, type=Path, help="directory of *.safetensors shards")
@@ -103,13 +96,13 @@ def fill_index_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
-def add_query_arguments(subparsers) -> argparse.ArgumentParser:
-    """Add ``query`` to a subparsers object (the CLI adds ``--model`` for text/file terms)."""
-    return fill_query_parser(subparsers.add_parser("query", help="search an index by text, file(s) or vectors"))
+def add_index_arguments(subparsers) -> argparse.ArgumentParser:
+    """Add ``index build`` / ``index info`` to a subparsers object."""
+    return fill_index_parser(subparsers.add_parser("index", help="build or inspect an embedding index"))
 
 
 def fill_query_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Give an existing parser the ``query`` options (the CLI owns the parser)."""
+    """Give a ``query`` parser its arguments (the CLI adds ``--model`` for text/file terms)."""
     parser.add_argument("--index", required=True, type=Path, help="index directory")
     for kind, help_ in (("text", "a text query"), ("file", "a file of any registered modality"),
                         ("vector", "a precomputed embedding [D] (.npy or .safetensors)")):
@@ -121,6 +114,11 @@ def fill_query_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     parser.set_defaults(func=run_query, terms=[])
     return parser
+
+
+def add_query_arguments(subparsers) -> argparse.ArgumentParser:
+    """Add ``query`` to a subparsers object."""
+    return fill_query_parser(subparsers.add_parser("query", help="search an index by text, file(s) or vectors"))
 
 
 def load_vector(path) -> torch.Tensor:
