@@ -1,0 +1,73 @@
+"""Synthetic world throughput: generation (samples/s, per collection and all six modalities)
+and writing files + manifests, measured side by side in one run.
+
+    python benchmarks/bench_world.py [--n 1000] [--write 10000] [--sizes 64 224]
+
+Generation is timed on one core (wall and CPU time: CPU time is what the code costs when the
+machine is shared); writing covers png/16-bit png/wav/csv/npy encoding and the manifests, for
+``--write`` samples split over the five pair collections (90%) and eval (10%).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+
+from imagebind_lite.data.world import COLLECTIONS, PAIR_COLLECTIONS, SyntheticWorld, WorldConfig, write_world
+
+
+def _timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bench_generation(world: SyntheticWorld, n: int) -> dict:
+    """collection -> (samples/s wall, samples/s cpu)."""
+    rates = {}
+    for collection in COLLECTIONS:
+        wall, cpu = _timed(lambda: [world.sample(collection, i) for i in range(n)])
+        rates[collection] = (n / wall, n / cpu)
+    return rates
+
+
+def bench_write(world: SyntheticWorld, total: int) -> tuple:
+    per_pair = int(total * 0.9) // len(PAIR_COLLECTIONS)
+    sizes = {c: per_pair for c in PAIR_COLLECTIONS}
+    sizes["eval"] = total - per_pair * len(PAIR_COLLECTIONS)
+    out = tempfile.mkdtemp(prefix="bench_world_")
+    try:
+        wall, cpu = _timed(lambda: write_world(world, out, sizes=sizes, progress=False))
+        files = sum(1 for _ in __import__("pathlib").Path(out).rglob("*.*"))
+        megabytes = sum(p.stat().st_size for p in __import__("pathlib").Path(out).rglob("*") if p.is_file()) / 1e6
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return wall, cpu, files, megabytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="samples per collection for generation")
+    parser.add_argument("--write", type=int, default=10000, help="samples to write (0: skip)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 224], help="image sizes")
+    parser.add_argument("--concepts", type=int, default=16)
+    args = parser.parse_args()
+    print(f"generation, {args.n} samples per collection, one process (samples/s wall | cpu)")
+    for size in args.sizes:
+        world = SyntheticWorld(WorldConfig(num_concepts=args.concepts, image_size=size))
+        rates = bench_generation(world, args.n)
+        row = "  ".join(f"{c} {w:6.0f} | {p:6.0f}" for c, (w, p) in rates.items())
+        print(f"  image_size {size:3d}: {row}")
+        pair_mean = sum(rates[c][1] for c in PAIR_COLLECTIONS) / len(PAIR_COLLECTIONS)
+        print(f"  image_size {size:3d}: all six (eval) costs {pair_mean / rates['eval'][1]:.2f}x "
+              f"a pair sample (cpu)")
+    if args.write:
+        world = SyntheticWorld(WorldConfig(num_concepts=args.concepts, image_size=args.sizes[0]))
+        wall, cpu, files, megabytes = bench_write(world, args.write)
+        print(f"write {args.write} samples at image_size {args.sizes[0]}: {wall:.1f} s wall, {cpu:.1f} s cpu, "
+              f"{args.write / wall:.0f} samples/s, {files} files, {megabytes:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
