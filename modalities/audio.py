@@ -69,10 +69,11 @@ class AudioModality(ModalitySpec):
         return Recording(samples, rate)
 
     def validate(self, raw, source: str) -> Recording:
-        if isinstance(raw, tuple) and len(raw) == 2 and not isinstance(raw, Recording):
+        channels_first = isinstance(raw, Recording)  # decoded files: [channels, n], however many channels
+        if isinstance(raw, tuple) and len(raw) == 2 and not channels_first:
             raw = Recording(*raw)  # (waveform, sample_rate) from a caller who knows the rate
         samples, rate = (raw.samples, raw.rate) if isinstance(raw, Recording) else (raw, None)
-        samples = _as_channels_first(samples, self.name, source)
+        samples = _as_channels_first(samples, self.name, source, channels_first)
         if samples.shape[1] == 0:
             raise InputError("audio has no samples", modality=self.name, source=source)
         if not np.isfinite(samples).all():
@@ -102,8 +103,8 @@ class AudioModality(ModalitySpec):
         return PatchStem(proj, grid_f * grid_t, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
 
 
-def _as_channels_first(samples, modality: str, source: str) -> np.ndarray:
-    """1-D waveform, [channels, n] or [n, channels] -> float32 [channels, n]."""
+def _as_channels_first(samples, modality: str, source: str, channels_first: bool = False) -> np.ndarray:
+    """1-D waveform, [channels, n] or (unless ``channels_first``) [n, channels] -> float32 [channels, n]."""
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().numpy()
     array = np.asarray(samples)
@@ -113,9 +114,9 @@ def _as_channels_first(samples, modality: str, source: str) -> np.ndarray:
         array = array / float(np.iinfo(array.dtype).max + 1)
     if array.ndim == 1:
         array = array[None]
-    elif array.ndim == 2 and array.shape[0] > MAX_CHANNELS >= array.shape[1]:
+    elif array.ndim == 2 and not channels_first and array.shape[0] > MAX_CHANNELS >= array.shape[1]:
         array = array.T  # soundfile's [n, channels] layout
-    elif array.ndim != 2 or array.shape[0] > MAX_CHANNELS:
+    elif array.ndim != 2 or (array.shape[0] > MAX_CHANNELS and not channels_first):
         raise InputError(f"expected a waveform [n] or [channels, n], got shape {array.shape}",
                          modality=modality, source=source)
     return np.ascontiguousarray(array, dtype=np.float32)

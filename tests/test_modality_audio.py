@@ -68,6 +68,11 @@ def test_channels_are_averaged(model):
     assert torch.allclose(transform(stereo.T), transform(stereo), atol=1e-6)  # [n, channels] works too
 
 
+def test_files_with_many_channels_are_read_channels_last(model, tmp_path):
+    sf.write(tmp_path / "array.wav", tone(16000, channels=20) * 0.1, 16000, subtype="FLOAT")
+    assert model.transform("audio")(str(tmp_path / "array.wav")).shape == (2, 1, 32, 96)
+
+
 def test_clip_starts_follow_pytorchvideos_constant_clips_sampler():
     # 10 s at 16 kHz, 3 clips of 2 s: starts k * (10 - 2) / 3 s, truncated to samples.
     assert clip_spans(160000, 16000, 2, 3) == [(0, 32000), (42666, 74666), (85333, 117333)]
