@@ -49,6 +49,8 @@ def trunk_kind(config: EncoderConfig) -> str:
     kind = config.trunk.get("kind") or ("hf" if config.trunk.get("hf_path") else "transformer")
     if kind not in ("transformer", "hf"):
         raise InputError(f"unknown text trunk kind {kind!r}; use 'transformer' or 'hf'", modality="text")
+    if kind == "transformer" and config.trunk.get("hf_path"):  # e.g. "text/tiny" + a model directory
+        raise InputError("an hf_path was given to a 'transformer' preset; use the 'text/hf' preset", modality="text")
     return kind
 
 

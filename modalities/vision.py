@@ -58,6 +58,8 @@ def trunk_kind(config: EncoderConfig) -> str:
     kind = config.trunk.get("kind") or ("timm" if config.trunk.get("timm_model") else "vit")
     if kind not in ("vit", "timm"):
         raise InputError(f"unknown vision trunk kind {kind!r}; use 'vit' or 'timm'", modality="vision")
+    if kind == "vit" and config.trunk.get("timm_model"):  # e.g. "vision/tiny" + a timm name
+        raise InputError("a timm_model was given to a 'vit' preset; use the 'vision/timm' preset", modality="vision")
     return kind
 
 
@@ -108,7 +110,7 @@ class VisionModality(ModalitySpec):
         # weight source (kept as ``initialised_from``) so a saved model reloads without that file
         # or the network.
         source = config.trunk.get("pretrained_path") or ("hub" if config.trunk.get("hub") else None)
-        config = config.replace(pool="none", trunk={
+        config = config.replace(pool="none", data={**IMAGENET_DATA, **config.data}, trunk={
             "kind": "timm", "output_width": trunk.num_features, "pretrained_path": None, "hub": False,
             "initialised_from": source or config.trunk.get("initialised_from"),
         })

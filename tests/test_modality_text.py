@@ -168,5 +168,7 @@ def test_hf_trunk_embeds_with_its_own_tokenizer(hf_dir, tmp_path, pool):
 def test_hf_trunk_needs_a_local_directory(tmp_path):
     with pytest.raises(InputError, match="hf_path"):
         il.create_encoder("text/hf")
+    with pytest.raises(InputError, match="text/hf"):
+        il.create_encoder("text/tiny", trunk={"hf_path": str(tmp_path)})
     with pytest.raises(CheckpointError, match="no_model_here"):
         il.create_encoder("text/hf", trunk={"hf_path": str(tmp_path / "no_model_here")})

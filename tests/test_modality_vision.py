@@ -157,6 +157,8 @@ def test_unsupported_extension_and_unknown_preset(tmp_path):
         il.create_encoder("vision/enormous")
     with pytest.raises(UnknownNameError, match="timm"):
         il.create_encoder("vision/timm", trunk={"timm_model": "no_such_net"})
+    with pytest.raises(InputError, match="vision/timm"):
+        il.create_encoder("vision/tiny", trunk={"timm_model": "resnet18"})
 
 
 # ---- timm trunks ------------------------------------------------------------------------------
@@ -222,6 +224,12 @@ def test_any_timm_name_trains_and_round_trips(tmp_path):
     images = [rgb_array(seed=s) for s in range(2)]
     torch.testing.assert_close(il.load_model(tmp_path / "saved").embed({"vision": images})["vision"],
                                model.embed({"vision": images})["vision"])
+
+
+def test_bare_timm_config_gets_imagenet_data_config():
+    encoder = il.create_encoder(il.EncoderConfig("vision", embed_dim=16, trunk={"timm_model": "test_resnet"}))
+    assert encoder.data_config["image_size"] == 224 and len(encoder.data_config["mean"]) == 3
+    assert il.MultiModalModel({"vision": encoder}).embed({"vision": [rgb_array()]})["vision"].shape == (1, 16)
 
 
 def test_timm_resnet18_preset_builds_without_network():
