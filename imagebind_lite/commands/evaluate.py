@@ -1,10 +1,11 @@
-"""``imagebind-lite evaluate --model DIR --manifest CSV [--prompts world.json] [--out DIR] [--direct METRICS_JSON]``.
+"""``imagebind-lite evaluate``: emergent zero-shot evaluation of a saved model.
 
-Emergent zero-shot evaluation of a saved model (``imagebind_lite.evaluation.model_eval``): the
-emergent matrix, zero-shot classification against the prompts (a world.json also brings its
-attribute prompts, e.g. tempo bins), the modality gap and its correction. ``--direct`` takes the
-metrics.json of a direct baseline (same encoders trained on the emergent pairs) for the
-emergent/direct ratios.
+    imagebind-lite evaluate --model DIR --manifest CSV [--prompts world.json] [--out DIR] [--direct METRICS_JSON]
+
+Runs ``imagebind_lite.evaluation.model_eval.evaluate_model``: the emergent matrix, zero-shot
+classification against the prompts (a world.json also brings its attribute prompts, e.g. tempo
+bins), the modality gap and its correction. ``--direct`` takes the metrics.json of a direct
+baseline (same encoders trained on the emergent pairs) for the emergent/direct ratios.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, type=Path,
                         help="held-out manifest; row i of every modality column is one instance")
     parser.add_argument("--prompts", type=Path,
-                        help="world.json of the synthetic world, or a JSON {class_name: [prompt, ...]} in label order")
+                        help="world.json of the synthetic world, or a JSON {class_name: [prompt, ...]} "
+                             "in label order")
     parser.add_argument("--out", type=Path, help="directory for metrics.json, report.md and plots")
     parser.add_argument("--direct", type=Path, help="metrics.json of a direct baseline (emergent/direct ratios)")
     parser.add_argument("--trained", action="append", default=None, metavar="A,B",
@@ -56,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     prompts = load_class_prompts(args.prompts) if args.prompts else None
     attributes = _present_attributes(args.manifest, load_attribute_prompts(args.prompts)) if args.prompts else None
     direct = load_direct_scores(args.direct) if args.direct else None
-    results = evaluate_model(model, args.manifest, prompts, out_dir=args.out, trained_pairs=_trained_pairs(args.trained),
-                             direct_scores=direct, attribute_prompts=attributes, progress=not args.no_progress)
+    results = evaluate_model(model, args.manifest, prompts, out_dir=args.out,
+                             trained_pairs=_trained_pairs(args.trained), direct_scores=direct,
+                             attribute_prompts=attributes, progress=not args.no_progress)
     print(f"evaluated {results.extra['n_samples']} samples of {', '.join(results.extra['modalities'])}")
     for line in summary_lines(results):
         print("  " + line)
