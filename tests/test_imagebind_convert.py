@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -135,3 +136,31 @@ def test_bad_checkpoints_are_refused(small_model, tmp_path):
 def test_bad_num_heads_argument(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "x.pth"), str(tmp_path / "out"), "--num-heads", "vision"]) == 2
     assert "MODALITY=N" in capsys.readouterr().err
+
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "imagebind_huge" / "new_modality_in_imagebind_space.yaml"
+
+
+def test_config_trains_a_modality_around_the_converted_pivot(small_model, tmp_path):
+    """The YAML's model section, with the converted pivot made small, trains one step."""
+    import inspect
+
+    import yaml
+
+    training = pytest.importorskip("imagebind_lite.training")
+    config = yaml.safe_load(CONFIG.read_text())
+    init_args = dict(config["model"]["init_args"])
+    assert set(inspect.signature(training.PairDataModule).parameters) >= set(config["data"]["init_args"])
+    assert all(hasattr(training, cb["class_path"]) for cb in config["trainer"]["callbacks"])
+    from_official(to_official(small_model), ["vision"], num_heads=HEADS).save(tmp_path / "imagebind")
+    init_args["pivot"] = str(tmp_path / "imagebind")
+    init_args["encoder_overrides"] = {"thermal": {"width": 16, "depth": 1, "num_heads": 2, "embed_dim": 8}}
+    module = training.AlignmentModule(**init_args)
+    assert torch.equal(module.pivot.stem.proj.weight, small_model.encoder("vision").stem.proj.weight)
+    pair = {"ids": [str(i) for i in range(4)], "vision": torch.randn(4, 3, 224, 224),
+            "thermal": torch.randn(4, 1, 224, 224)}
+    loss = module.pair_loss("thermal", pair).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None for p in module.pivot.parameters())
+    assert module.encoders["thermal"].head.proj.weight.grad is not None
