@@ -36,7 +36,8 @@ def write_files(root: Path) -> dict:
     stereo = (stereo + rng.normal(0, 0.01, stereo.shape)).astype(np.float32)
     sf.write(root / "a44.wav", stereo, 44100)
     sf.write(root / "a16.wav", stereo[::2, 0][:32000], 16000)
-    files = {"audio wav 44.1k stereo 2s": ("audio", root / "a44.wav"), "audio wav 16k mono 2s": ("audio", root / "a16.wav")}
+    files = {"audio wav 44.1k stereo 2s": ("audio", root / "a44.wav"),
+             "audio wav 16k mono 2s": ("audio", root / "a16.wav")}
     if "MP3" in sf.available_formats():
         sf.write(root / "a44.mp3", stereo, 44100)
         files["audio mp3 44.1k stereo 2s"] = ("audio", root / "a44.mp3")
@@ -97,7 +98,8 @@ def bench_loaders(files, items, repeats):
         path = files[name][1]
         ours = rate(lambda: [huge(str(path)) for _ in range(items)], items, repeats)
         theirs = reference_audio([path] * items, repeats)
-        versus = "reference not installed" if theirs is None else f"ImageBind {theirs:8.1f}   ours/ImageBind {ours / theirs:5.2f}x"
+        versus = ("reference not installed" if theirs is None
+                  else f"ImageBind {theirs:8.1f}   ours/ImageBind {ours / theirs:5.2f}x")
         print(f"  {name:32s} huge    {ours:9.1f}   {versus}")
     return rates
 
@@ -123,7 +125,8 @@ def bench_encoders(files, batch, repeats, loader_rates):
 
         train_rate = rate(step, batch, repeats)
         slowest_loader = min(v for k, v in loader_rates.items() if k.startswith(modality))
-        print(f"  {modality:6s} sample {tuple(sample.shape)!s:18s} embed {embed_rate:9.1f}   train step {train_rate:9.1f}"
+        print(f"  {modality:6s} sample {tuple(sample.shape)!s:18s} embed {embed_rate:9.1f}"
+              f"   train step {train_rate:9.1f}"
               f"   slowest loader / train step {slowest_loader / train_rate:5.2f}x")
 
 

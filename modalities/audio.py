@@ -54,7 +54,8 @@ class AudioModality(ModalitySpec):
             "target_length": 96,       # fbank frames per clip after pad/cut (1 s gives 98)
             "mean": -4.268, "std": 9.138,  # ImageBind's (AudioSet) fbank normalisation
         }
-        huge_data = {**tiny_data, "clip_duration": 2.0, "clips_per_sample": 3, "num_mel_bins": 128, "target_length": 204}
+        huge_data = {**tiny_data, "clip_duration": 2.0, "clips_per_sample": 3, "num_mel_bins": 128,
+                     "target_length": 204}  # ImageBind: 3 clips of 2 s, 128 mel x 204 frames
         return {
             "tiny": EncoderConfig("audio", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"kernel_size": 8, "stride": 8, "norm_eps": 1e-5}, data=tiny_data),

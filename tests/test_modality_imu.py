@@ -54,10 +54,9 @@ def test_time_column_sets_the_rate_and_the_centre_window_is_kept(model, tmp_path
     times[0], times[-1] = 0.0, (len(times) - 1) / source_hz  # the grid spans the same interval
     write_csv(tmp_path / "imu.csv", times * 1000, motion(times), header="time_ms,ax,ay,az,gx,gy,gz")
     sample = model.transform("imu")(str(tmp_path / "imu.csv"))
-    duration = (len(times) - 1) / source_hz
     total = round(len(times) * TINY["sample_rate"] / source_hz)  # samples after resampling
-    start = (total - TINY["num_samples"]) // 2
-    expected_times = (start + np.arange(TINY["num_samples"])) * duration / (len(times) - 1) * source_hz / TINY["sample_rate"]
+    start = (total - TINY["num_samples"]) // 2  # centre window, on the target-rate grid from t = 0
+    expected_times = (start + np.arange(TINY["num_samples"])) / TINY["sample_rate"]
     expected = torch.from_numpy(motion(expected_times).T).float()
     assert sample.shape == (6, TINY["num_samples"])
     assert (sample - expected).abs().max() < 0.02  # resampling error of slow sines, jitter included
