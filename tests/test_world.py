@@ -177,3 +177,15 @@ def test_config_roundtrips_and_image_size_follows_config():
     assert s["vision"].shape == (32, 32, 3) and s["audio"].shape == (8000,)
     assert s["imu"].shape == (50, 6) and s["thermal"].dtype == np.uint16
     assert 273.15 * 100 < np.median(s["thermal"]) < 313.15 * 100  # centi-kelvin, room temperature
+
+
+def test_config_for_encoders_follows_their_data_configs():
+    tiny = {"vision": {"image_size": 32}, "depth": {"image_size": 48},
+            "audio": {"sample_rate": 16000, "clip_duration": 1.0},
+            "imu": {"sample_rate": 50, "num_samples": 100, "source_rate": 100}}
+    cfg = WorldConfig.for_encoders(tiny, num_concepts=8)
+    assert (cfg.image_size, cfg.sample_rate, cfg.imu_rate, cfg.num_concepts) == (48, 16000, 100, 8)
+    huge = {"vision": {"image_size": 224}, "audio": {"sample_rate": 16000, "clip_duration": 2.0},
+            "imu": {"sample_rate": 200, "num_samples": 2000, "source_rate": 200}}
+    cfg = WorldConfig.for_encoders(huge)
+    assert cfg.image_size == 224 and cfg.imu_samples == 2000 and cfg.audio_seconds == 2.0

@@ -7,7 +7,7 @@ the world lives here so that a world is fully described by its config (and writt
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
 from imagebind_lite.errors import InputError
 
@@ -72,6 +72,30 @@ class WorldConfig:
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def for_encoders(cls, data_configs: Mapping[str, Mapping[str, Any]], **overrides: Any) -> "WorldConfig":
+        """A config whose raw outputs suit encoders with these data configs (``{modality:
+        EncoderConfig.data}``): images as large as the largest camera input, audio at the audio
+        encoder's rate and at least one clip long, IMU at the rate and length the IMU encoder
+        expects. The modalities' own transforms still do the final resizing, as for real files."""
+        base, values = cls(), {}
+        sides = [int(d["image_size"]) for m, d in data_configs.items()
+                 if m in ("vision", "depth", "thermal") and "image_size" in d]
+        if sides:
+            values["image_size"] = max(sides)
+        audio = data_configs.get("audio", {})
+        if "sample_rate" in audio:
+            values["sample_rate"] = int(audio["sample_rate"])
+            values["audio_seconds"] = max(base.audio_seconds, float(audio.get("clip_duration", 0.0)))
+        imu = data_configs.get("imu", {})
+        if "sample_rate" in imu:
+            rate = int(imu.get("source_rate", imu["sample_rate"]))
+            values["imu_rate"] = rate
+            seconds = float(imu.get("num_samples", 0)) / float(imu["sample_rate"])
+            values["imu_seconds"] = max(base.imu_seconds, seconds)
+        values.update(overrides)
+        return cls(**values)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "WorldConfig":
