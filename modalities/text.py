@@ -102,5 +102,7 @@ class TextModality(ModalitySpec):
             data={"tokenizer": "hf", "hf_path": str(config.trunk["hf_path"]),
                   "vocab_size": int(trunk.model.config.vocab_size)},
         )
-        config.data.setdefault("context_length", 64)
+        # Longer contexts than the model's position table would fail inside transformers.
+        limit = getattr(trunk.model.config, "max_position_embeddings", None) or 10**9
+        config.data["context_length"] = min(int(config.data.get("context_length", 64)), int(limit))
         return Encoder(config, TokenIdsInput(), trunk, build_head(config), build_post(config))

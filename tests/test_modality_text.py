@@ -165,6 +165,12 @@ def test_hf_trunk_embeds_with_its_own_tokenizer(hf_dir, tmp_path, pool):
                                model.eval().embed({"text": texts})["text"])
 
 
+def test_hf_context_is_capped_by_the_position_table(hf_dir):
+    encoder = il.create_encoder("text/hf", trunk={"hf_path": str(hf_dir)}, data={"context_length": 500})
+    assert encoder.data_config["context_length"] == 64
+    assert il.MultiModalModel({"text": encoder}).embed({"text": ["dog " * 300]})["text"].shape == (1, 128)
+
+
 def test_hf_trunk_needs_a_local_directory(tmp_path):
     with pytest.raises(InputError, match="hf_path"):
         il.create_encoder("text/hf")
