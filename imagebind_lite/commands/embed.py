@@ -101,13 +101,16 @@ def _worker_error(exc: InputError) -> InputError:
 
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.inference import embed_to_shards
-    from imagebind_lite.saved_model import load_model
+    from imagebind_lite.saved_model import load_model, read_config
 
     _quiet_lightning()
 
+    available = list(read_config(args.model)["encoders"])
+    if args.modality and args.modality not in available:
+        raise InputError(f"the model has no {args.modality!r} encoder; it has {', '.join(available)}",
+                         modality=args.modality, source=str(args.model))
+    # only the encoder that will run is loaded when the modality is given
     model = load_model(args.model, modalities=[args.modality] if args.modality else None)
-    if args.modality:
-        model.encoder(args.modality)  # a clear error now if the model lacks it
     jobs = plan(args, model)
     skipped_total = 0
     for modality, rows in jobs:
