@@ -104,7 +104,8 @@ def add_index_arguments(subparsers) -> argparse.ArgumentParser:
 def fill_query_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Give a ``query`` parser its arguments (the CLI adds ``--model`` for text/file terms)."""
     parser.add_argument("--index", required=True, type=Path, help="index directory")
-    for kind, help_ in (("text", "a text query"), ("file", "[MODALITY:]PATH, a file of any modality (MODALITY: where its extension is ambiguous)"),
+    for kind, help_ in (("text", "a text query"),
+                        ("file", "[MODALITY:]PATH, a file of any modality (MODALITY: where its extension is ambiguous)"),
                         ("vector", "a precomputed embedding [D] (.npy or .safetensors)")):
         parser.add_argument(f"--{kind}", action=_TermAction, help=help_)
     parser.add_argument("--weight", action=_TermAction, type=float, help="weight of the previous term")
