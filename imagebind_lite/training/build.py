@@ -6,6 +6,7 @@ An encoder spec string is a preset (``"tiny"`` or ``"audio/tiny"``) or a saved-m
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -47,6 +48,24 @@ def as_temperature_spec(value: TemperatureLike) -> TemperatureSpec:
     if isinstance(value, Mapping):
         return TemperatureSpec(**dict(value))
     raise InputError(f"cannot read a temperature from {value!r}")
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses -> dicts, recursively: checkpoints then load with ``weights_only=True``
+    (torch >= 2.6's default, which refuses to unpickle arbitrary classes)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
+def plain_hparams(module) -> None:
+    """Make a Lightning module's saved hyper-parameters plain (see ``plain``)."""
+    for key in list(module.hparams):
+        module.hparams[key] = plain(module.hparams[key])
 
 
 def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] = None) -> Encoder:

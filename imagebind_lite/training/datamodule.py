@@ -11,7 +11,7 @@ cycle; ``min_size``: stop at the shortest). Reference: Lightning's LightningData
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import CombinedLoader
@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from imagebind_lite.data.world.config import EVAL_COLLECTION, WorldConfig
 from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
+from imagebind_lite.training.build import plain_hparams
 from imagebind_lite.training.data_order import PairLoader
 from imagebind_lite.training.datasets import (
     PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
@@ -38,7 +39,7 @@ class PairDataModule(pl.LightningDataModule):
         manifests: Optional[Dict[str, str]] = None,
         val_manifests: Optional[Dict[str, str]] = None,
         pairs: Optional[List[str]] = None,
-        train_size: int = 2048,
+        train_size: Union[int, Dict[str, int]] = 2048,
         val_size: int = 256,
         batch_size: int = 64,
         val_batch_size: Optional[int] = None,
@@ -58,7 +59,8 @@ class PairDataModule(pl.LightningDataModule):
             manifests: modality -> pair manifest (columns ``vision`` and the modality).
             val_manifests: modality -> held-out manifest (may be one file with all columns).
             pairs: modalities to load pairs for (default: the training module's aligned modalities).
-            train_size, val_size: pairs per modality drawn from the world.
+            train_size, val_size: pairs per modality drawn from the world (train_size may be a
+                dict modality -> size).
             batch_size, val_batch_size: per pair and per process (val default: batch_size).
             num_workers: DataLoader workers per pair loader (0: load in the main process).
             mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
@@ -73,6 +75,7 @@ class PairDataModule(pl.LightningDataModule):
         """
         super().__init__()
         self.save_hyperparameters()
+        plain_hparams(self)
         if (world is None) == (manifests is None):
             raise InputError("give exactly one of world= or manifests=")
         if mode not in TRAIN_MODES:
@@ -131,6 +134,7 @@ class PairDataModule(pl.LightningDataModule):
         if self.world is not None:
             collection = modality if train else EVAL_COLLECTION
             size = hp.train_size if train else hp.val_size
+            size = size.get(modality, 0) if isinstance(size, dict) else size
             if size <= 0:
                 return None
             return WorldPairDataset(self.world, collection, size, transforms, modality=modality,

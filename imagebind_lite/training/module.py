@@ -26,7 +26,7 @@ from torch import nn
 
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses import symmetric_infonce
-from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder
+from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder, plain_hparams
 from imagebind_lite.training.datasets import PIVOT
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks, merged_copy
 from imagebind_lite.training.metrics import retrieval_top1
@@ -71,6 +71,7 @@ class AlignmentModule(pl.LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
+        plain_hparams(self)
         modalities = dict(modalities or {"audio": "tiny"})
         if PIVOT in modalities:
             raise InputError("the pivot modality cannot also be aligned", modality=PIVOT)

@@ -22,7 +22,7 @@ from imagebind_lite.data.world.config import WorldConfig
 from imagebind_lite.encoder import MultiModalModel
 from imagebind_lite.registry import get_modality
 from imagebind_lite.saved_model import save_model
-from imagebind_lite.training.build import load_encoder
+from imagebind_lite.training.build import load_encoder, plain_hparams
 from imagebind_lite.training.datasets import PIVOT
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 
@@ -43,6 +43,7 @@ class PivotPretrainModule(pl.LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
+        plain_hparams(self)
         self.encoder = load_encoder(encoder, PIVOT)
         dim = self.encoder.config.embed_dim
         self.attribute_names = list(attributes if attributes is not None else ["size", "x", "y", "shade"])

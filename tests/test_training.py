@@ -1,0 +1,144 @@
+"""Alignment training: frozen pivot, pivot cache, resume mid-epoch, export, optimiser groups."""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from training_helpers import module, trainer, world_data
+
+import imagebind_lite
+from imagebind_lite.training import ExportSavedModel, PivotCache, ThroughputLogger
+from imagebind_lite.training.optim import param_groups, warmup_cosine_factor
+
+
+class _Recorder(pl.Callback):
+    """Records the pivot's mode and gradient flags while training."""
+
+    def __init__(self):
+        self.pivot_training, self.pivot_grads = [], []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.pivot_training.append(pl_module.pivot.training)
+        self.pivot_grads.append(any(p.grad is not None for p in pl_module.pivot.parameters()))
+
+
+def test_pivot_is_bitwise_unchanged_and_encoders_train(tmp_path):
+    pl.seed_everything(0)
+    model = module(pairs=("thermal", "depth"))
+    before = {k: v.clone() for k, v in model.pivot.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in model.encoders["thermal"].state_dict().items()}
+    recorder = _Recorder()
+    # no cache: the pivot really runs forward every step
+    trainer(tmp_path, max_steps=3, callbacks=[recorder]).fit(model, world_data(use_pivot_cache=False))
+    for name, tensor in model.pivot.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    assert not any(p.requires_grad for p in model.pivot.parameters())
+    assert recorder.pivot_training == [False] * 3 and not any(recorder.pivot_grads)
+    changed = [k for k, v in model.encoders["thermal"].state_dict().items() if not torch.equal(v, encoder_before[k])]
+    assert changed, "the thermal encoder did not train"
+
+
+def test_pivot_parameters_are_not_in_the_optimiser():
+    model = module(pairs=("thermal",), temperatures={"thermal": {"init": 10.0, "learnable": True}})
+    groups = param_groups(model.named_parameters(), weight_decay=0.1)
+    in_groups = {id(p) for g in groups for p in g["params"]}
+    assert not in_groups & {id(p) for p in model.pivot.parameters()}
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert id(model.temperatures["thermal"].log_scale) in no_decay
+    norm = model.encoders["thermal"].head.norm
+    assert id(norm.weight) in no_decay and id(norm.bias) in no_decay
+    assert id(model.encoders["thermal"].head.proj.weight) not in no_decay
+
+
+def test_warmup_then_cosine():
+    factors = [warmup_cosine_factor(s, warmup_steps=4, total_steps=14, min_lr_ratio=0.1) for s in range(16)]
+    assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert factors[4] == pytest.approx(1.0) and factors[9] == pytest.approx(0.55)
+    assert factors[14] == pytest.approx(0.1) and factors[15] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:]))
+
+
+def _first_batch(data, model):
+    data.bind(model.pivot, model.data_configs()).setup("fit")
+    batch, _, _ = next(iter(data.train_dataloader()))
+    return batch["thermal"]
+
+
+def test_cached_pivot_gives_the_same_loss_as_recomputing(tmp_path):
+    model = module()
+    cached = _first_batch(world_data(cache_dir=str(tmp_path)), model)
+    fresh = _first_batch(world_data(use_pivot_cache=False), model)
+    assert cached["ids"] == fresh["ids"] and "vision_emb" in cached and "vision" in fresh
+    with torch.no_grad():
+        loss_cached = model.pair_loss("thermal", cached).loss
+        loss_fresh = model.pair_loss("thermal", fresh).loss
+    torch.testing.assert_close(loss_cached, loss_fresh, rtol=0, atol=1e-6)
+
+
+def test_cache_is_reused_from_disk_and_invalidated_by_pivot_or_transform(tmp_path):
+    model = module()
+    data = world_data(cache_dir=str(tmp_path)).bind(model.pivot, model.data_configs())
+    data.setup("fit")
+    dataset, config = data.train_sets["thermal"], model.data_configs()["vision"]
+    assert data.cache.misses == 1 and len(list(tmp_path.glob("pivot-train-thermal-*.safetensors"))) == 1
+    fresh = PivotCache(str(tmp_path))  # a new process: memory empty, disk warm
+    first = fresh.get(model.pivot, dataset, "train-thermal", config)
+    assert (fresh.hits, fresh.misses) == (1, 0)
+    with torch.no_grad():
+        model.pivot.head.proj.weight[0, 0] += 1e-3  # a different pivot
+    changed = fresh.get(model.pivot, dataset, "train-thermal", config)
+    assert (fresh.hits, fresh.misses) == (1, 1)
+    assert not torch.equal(first.embeddings, changed.embeddings)
+    fresh.get(model.pivot, dataset, "train-thermal", {**config, "mean": [0.5, 0.5, 0.5]})  # a different transform
+    assert fresh.misses == 2 and len(list(tmp_path.glob("pivot-train-thermal-*.safetensors"))) == 3
+
+
+class _Crash(pl.Callback):
+    def __init__(self, at_step: int):
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.at_step:
+            raise RuntimeError("simulated crash")
+
+
+def _resumable_run(root, callbacks=(), ckpt_path=None, max_steps=7):
+    pl.seed_everything(0)
+    model = module(pairs=("thermal", "depth"), total_steps=max_steps)
+    # thermal has 4 batches per epoch and depth 2, so depth cycles inside each epoch
+    data = world_data(train_size={"thermal": 32, "depth": 16}, batch_size=8)
+    checkpoint = ModelCheckpoint(dirpath=str(root / "ckpt"), every_n_train_steps=1, save_last=True)
+    run = trainer(root, max_steps=max_steps, enable_checkpointing=True, callbacks=[checkpoint, *callbacks])
+    run.fit(model, data, ckpt_path=ckpt_path)
+    return model
+
+
+def test_interrupted_and_resumed_run_reaches_the_same_weights(tmp_path):
+    straight = _resumable_run(tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _resumable_run(tmp_path / "resumed", callbacks=[_Crash(at_step=5)])  # mid-epoch 1
+    last = tmp_path / "resumed" / "ckpt" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 5
+    resumed = _resumable_run(tmp_path / "resumed", ckpt_path=str(last))
+    for name, tensor in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_export_is_a_saved_model_and_throughput_is_logged(tmp_path):
+    model = module(temperatures={"thermal": 10.0})
+    throughput = ThroughputLogger()
+    export = ExportSavedModel(str(tmp_path / "model"))
+    run = trainer(tmp_path, max_steps=-1, max_epochs=1, callbacks=[throughput, export])
+    run.fit(model, world_data(train_size=24, val_size=16))  # 3 steps, then validation
+    loaded = imagebind_lite.load_model(tmp_path / "model")
+    assert loaded.modalities == ["vision", "thermal"]
+    for name, tensor in model.encoders["thermal"].state_dict().items():
+        assert torch.equal(loaded.encoder("thermal").state_dict()[name], tensor)
+    assert len(throughput.history) == 2 and throughput.history[-1][1]["thermal"] > 0
+    metrics = run.callback_metrics
+    for key in ("train/thermal/loss", "train/thermal/temperature", "train/thermal/top1_thermal_to_image",
+                "train/thermal/top1_image_to_thermal", "train/thermal/samples_per_sec",
+                "val/thermal/r1_image_to_thermal"):
+        assert key in metrics, key
+    assert float(metrics["train/thermal/temperature"]) == pytest.approx(0.1)
