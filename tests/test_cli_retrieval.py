@@ -148,6 +148,14 @@ def test_embed_files_and_append_to_index(setup, tmp_path):
     rc, out, err = cli("embed", "--model", setup["model"], "--modality", "audio", *wavs, "--out", tmp_path / "s",
                        "--no-progress")
     assert rc == 0 and "audio: embedded 2 of 2" in out, err
+    again = ("embed", "--model", setup["model"], "--modality", "audio", wavs[0], "--out", tmp_path / "s", "--no-progress")
+    rc, _, err = cli(*again)  # stale shards would be merged into the next index: refused
+    assert rc == 2 and "--overwrite" in err
+    rc, out, err = cli(*again, "--overwrite")
+    assert rc == 0 and "audio: embedded 1 of 1" in out, err
+    assert len(list((tmp_path / "s").glob("*.safetensors"))) == 1
+    rc, _, _ = cli("embed", "--model", setup["model"], "--modality", "audio", *wavs, "--out", tmp_path / "s",
+                   "--no-progress", "--overwrite")
     index = tmp_path / "index"
     shutil.copytree(setup["index"], index)
     rc, out, err = cli("index", "build", "--shards", tmp_path / "s", "--out", index, "--append")

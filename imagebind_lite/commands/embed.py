@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto")
     parser.add_argument("--on-bad-sample", choices=("skip", "fail"), default="skip",
                         help="skip unreadable files (and list them) or stop at the first one")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete shards of the embedded modalities already in --out first")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -99,6 +101,17 @@ def _worker_error(exc: InputError) -> InputError:
     return InputError(last.split("InputError: ", 1)[-1])
 
 
+def clear_old_shards(out_dir: Path, modality: str, overwrite: bool) -> None:
+    """Stale shards from an earlier run would be merged into the next index: refuse, or delete."""
+    old = sorted(out_dir.glob(f"{modality}-r*.safetensors")) if out_dir.is_dir() else []
+    if old and not overwrite:
+        raise InputError(f"already holds {len(old)} {modality} shard(s) from an earlier run; use an empty "
+                         "--out or pass --overwrite", modality=modality, source=str(out_dir))
+    for path in old:
+        path.with_suffix(".json").unlink(missing_ok=True)  # sidecar first: an orphan tensor is never read
+        path.unlink(missing_ok=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.inference import embed_to_shards
     from imagebind_lite.saved_model import load_model, read_config
@@ -112,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     # only the encoder that will run is loaded when the modality is given
     model = load_model(args.model, modalities=[args.modality] if args.modality else None)
     jobs = plan(args, model)
+    for modality, _ in jobs:
+        clear_old_shards(args.out, modality, args.overwrite)
     skipped_total = 0
     for modality, rows in jobs:
         try:
