@@ -148,7 +148,8 @@ def test_embed_files_and_append_to_index(setup, tmp_path):
     rc, out, err = cli("embed", "--model", setup["model"], "--modality", "audio", *wavs, "--out", tmp_path / "s",
                        "--no-progress")
     assert rc == 0 and "audio: embedded 2 of 2" in out, err
-    again = ("embed", "--model", setup["model"], "--modality", "audio", wavs[0], "--out", tmp_path / "s", "--no-progress")
+    again = ("embed", "--model", setup["model"], "--modality", "audio", wavs[0], "--out", tmp_path / "s",
+             "--no-progress")
     rc, _, err = cli(*again)  # stale shards would be merged into the next index: refused
     assert rc == 2 and "--overwrite" in err
     rc, out, err = cli(*again, "--overwrite")
