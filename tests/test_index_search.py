@@ -155,3 +155,39 @@ def test_query_vector_arithmetic():
         query_vector([(a, 1.0), (-a, 1.0)])
     with pytest.raises(InputError):
         query_vector([])
+
+
+def test_adds_while_searching_from_threads():
+    index = _index(n_audio=200, n_text=50)
+    stop, errors = threading.Event(), []
+
+    def searcher():
+        try:
+            while not stop.is_set():
+                hits = index.search(torch.randn(32), k=5)[0]
+                scores = [h.score for h in hits]
+                assert len(hits) == 5 and scores == sorted(scores, reverse=True)
+                # metadata must belong to the row that scored: depth rows are exactly the "n..." ids
+                assert all((h.modality == "depth") == h.id.startswith("n") for h in hits)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for batch in range(40):  # many small adds force several buffer reallocations meanwhile
+        index.add(torch.randn(50, 32), [f"n{batch}-{i}" for i in range(50)], "depth")
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors and len(index) == 250 + 40 * 50
+
+
+def test_missing_faiss_gives_clear_import_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
+    index = _index(n_audio=5, n_text=5)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        index.search(torch.randn(32), backend="faiss")
+    assert len(index.search(torch.randn(32), backend="exact")[0]) == 10  # exact needs only torch
