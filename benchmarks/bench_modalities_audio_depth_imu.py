@@ -7,7 +7,8 @@ resulting tensors (eval, no grad; and a training step, forward + backward). Side
 same run: our audio preprocessing against the official ImageBind ``load_and_transform_audio_data``
 on the same files (``torchaudio.load`` swapped for soundfile, since it needs torchcodec here),
 when ``imagebind-unofficial`` is installed, and preprocessing vs embedding rate per modality
-(below 1 means the loader, not the model, bounds training without DataLoader workers).
+(below 1 means one loader process is slower than the model's training step). Preprocessing is
+timed on 1 thread, as DataLoader workers run it; the encoders on ``--threads``.
 
 Usage: python benchmarks/bench_modalities_audio_depth_imu.py [--items 16] [--batch 64] [--repeats 3]
 """
@@ -85,7 +86,7 @@ def reference_audio(paths, repeats):
 
 
 def bench_loaders(files, items, repeats):
-    print(f"\npreprocessing from files (items/s, median of {repeats}; {items} files per timing)")
+    print(f"\npreprocessing from files, 1 thread (items/s, median of {repeats}; {items} files per timing)")
     rates = {}
     for name, (modality, path) in files.items():
         spec = ib.get_modality(modality)
@@ -105,7 +106,7 @@ def bench_loaders(files, items, repeats):
 
 
 def bench_encoders(files, batch, repeats, loader_rates):
-    print(f"\ntiny encoders, batch {batch} (items/s, median of {repeats})")
+    print(f"\ntiny encoders, batch {batch}, {torch.get_num_threads()} threads (items/s, median of {repeats})")
     for modality in ("audio", "depth", "imu"):
         encoder = ib.create_encoder(f"{modality}/tiny")
         spec = ib.get_modality(modality)
@@ -137,13 +138,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"torch {torch.__version__}, {args.threads} threads, load average before the run {load}")
     with tempfile.TemporaryDirectory() as tmp:
         files = write_files(Path(tmp))
+        torch.set_num_threads(1)  # as in DataLoader workers, where preprocessing runs
         loader_rates = bench_loaders(files, args.items, args.repeats)
+        torch.set_num_threads(args.threads)
         bench_encoders(files, args.batch, args.repeats, loader_rates)
 
 
