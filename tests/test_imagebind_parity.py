@@ -234,3 +234,17 @@ def test_stereo_is_the_official_pipeline_on_the_channel_mean(official_audio, tmp
     soundfile.write(str(tmp_path / "mono.wav"), samples.mean(axis=1), rate, subtype="FLOAT")
     expected, got = official_audio(tmp_path / "mono.wav"), our_audio(tmp_path / "stereo.wav")
     assert (got - expected).abs().max().item() < 1e-4
+
+
+@pytest.mark.xfail(reason="known difference, reported: ImageBind resamples with torchaudio.functional.resample "
+                          "(sinc, Hann), our audio_features.resample uses soxr", strict=False)
+def test_resampled_audio_matches_official(official_audio, tmp_path):
+    write_wave(tmp_path / "cd.wav", 9.0, rate=44100)
+    assert (our_audio(tmp_path / "cd.wav") - official_audio(tmp_path / "cd.wav")).abs().max().item() < 1e-3
+
+
+@pytest.mark.xfail(reason="known difference, reported: ImageBind removes each clip's mean in place, so when "
+                          "clips overlap (2 s < duration < 8 s) the next clip sees a step", strict=False)
+def test_overlapping_clips_match_official(official_audio, tmp_path):
+    write_wave(tmp_path / "mid.wav", 3.0)
+    assert (our_audio(tmp_path / "mid.wav") - official_audio(tmp_path / "mid.wav")).abs().max().item() < 1e-3
