@@ -211,18 +211,24 @@ class AlignmentModule(pl.LightningModule):
             if len(pair["ids"]) == 0:
                 continue
             pivot, other = self.pair_embeddings(modality, pair)
-            store = self._val.setdefault(modality, {"pivot": [], "other": []})
+            store = self._val.setdefault(modality, {"pivot": [], "other": [], "labels": []})
             store["pivot"].append(pivot)
             store["other"].append(other)
+            store["labels"].append(pair["labels"].to(pivot.device))
 
     def on_validation_epoch_end(self) -> None:
         for modality, store in self._val.items():
             pivot = self._gather_rows(torch.cat(store["pivot"]))
             other = self._gather_rows(torch.cat(store["other"]))
+            labels = self._gather_rows(torch.cat(store["labels"])[:, None])[:, 0]
             v2x, x2v = retrieval_top1(pivot, other)
-            self.log(f"val/{modality}/r1_image_to_{modality}", v2x, sync_dist=False, prog_bar=True)
-            self.log(f"val/{modality}/r1_{modality}_to_image", x2v, sync_dist=False)
-            self.log(f"val/{modality}/chance", 1.0 / pivot.shape[0], sync_dist=False)
+            self.log(f"val/{modality}/r1_image_to_{modality}", v2x, prog_bar=True)
+            self.log(f"val/{modality}/r1_{modality}_to_image", x2v)
+            self.log(f"val/{modality}/chance", 1.0 / pivot.shape[0])
+            if bool((labels >= 0).all()):  # class-level: the top hit shows the same concept
+                v2x, x2v = retrieval_top1(pivot, other, labels)
+                self.log(f"val/{modality}/class_r1_image_to_{modality}", v2x)
+                self.log(f"val/{modality}/class_r1_{modality}_to_image", x2v)
         self._val = {}
 
     def _gather_rows(self, x: torch.Tensor) -> torch.Tensor:
