@@ -53,9 +53,10 @@ class AudioModality(ModalitySpec):
             "num_mel_bins": 32,        # fbank mel bands
             "target_length": 96,       # fbank frames per clip after pad/cut (1 s gives 98)
             "mean": -4.268, "std": 9.138,  # ImageBind's (AudioSet) fbank normalisation
+            "resampler": "soxr_hq",    # "soxr_hq" (fast, steep filter) or "torchaudio" (ImageBind's)
         }
         huge_data = {**tiny_data, "clip_duration": 2.0, "clips_per_sample": 3, "num_mel_bins": 128,
-                     "target_length": 204}  # ImageBind: 3 clips of 2 s, 128 mel x 204 frames
+                     "target_length": 204, "resampler": "torchaudio"}  # ImageBind's exact recipe
         return {
             "tiny": EncoderConfig("audio", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"kernel_size": 8, "stride": 8, "norm_eps": 1e-5}, data=tiny_data),
@@ -85,7 +86,7 @@ class AudioModality(ModalitySpec):
 
     def to_tensor(self, raw: Recording, data: dict, source: str) -> torch.Tensor:
         target = data["sample_rate"]
-        wave = resample(to_mono(raw.samples), raw.rate or target, target)
+        wave = resample(to_mono(raw.samples), raw.rate or target, target, data.get("resampler", "soxr_hq"))
         seconds = len(wave) / target
         if seconds < data["clip_duration"]:
             warnings.warn(f"[audio {source}] {seconds:.3f} s is shorter than a {data['clip_duration']} s clip; "

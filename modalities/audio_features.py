@@ -14,11 +14,17 @@ Facts checked against ImageBind's code:
   not n - 1, so the last clip does not reach the end); clip sample indices are
   ``int(start * rate)`` to ``int(end * rate)``, with exact fractions as pytorchvideo uses.
 
-Deliberate differences: channels are averaged (ImageBind's fbank keeps only channel 0);
-resampling uses soxr HQ (librosa's default) (ImageBind: ``torchaudio.functional.resample``); the mean
-is removed from a copy of each clip (ImageBind subtracts in place from a view, so overlapping
-clips of very short files see the earlier clip's mean removed too; Kaldi's per-frame DC
-removal makes the difference vanish except at the clip edges).
+Exactly as ImageBind, including a quirk: each clip's mean is subtracted IN PLACE from the shared
+waveform (ImageBind's ``waveform -= waveform.mean()`` acts on a view), so when clips overlap
+(recordings between one and ``clips`` clip lengths long) a later clip sees the earlier clip's
+mean already removed from the overlap. Reproduced so converted checkpoints see their features.
+
+Resampling is chosen by ``data["resampler"]``: ``"torchaudio"`` is ImageBind's own
+(``torchaudio.functional.resample``, windowed sinc, default arguments; the ImageBind-size preset
+uses it, so its features match the official ones); ``"soxr_hq"`` is soxr's high-quality
+resampler (librosa's default), faster and with a steeper anti-aliasing filter.
+
+Deliberate difference: channels are averaged (ImageBind's fbank keeps only channel 0).
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import soundfile
 import soxr
 import torch
 import torch.nn.functional as F
+import torchaudio
 from torchaudio.compliance import kaldi
 
 FRAME_LENGTH_MS = 25.0  # Kaldi window length ImageBind uses
@@ -62,12 +69,15 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
 
 
-def resample(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling of a mono waveform with soxr "HQ", which is what librosa's default
-    ``res_type="soxr_hq"`` calls; soxr directly skips librosa's ~2 s lazy import of its core."""
+def resample(wave: np.ndarray, rate: int, target_rate: int, method: str = "soxr_hq") -> np.ndarray:
+    """Band-limited resampling of a mono waveform (see the module docstring for ``method``)."""
     if rate == target_rate:
         return wave
-    return soxr.resample(wave, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+    if method == "torchaudio":
+        return torchaudio.functional.resample(torch.from_numpy(wave), orig_freq=rate, new_freq=target_rate).numpy()
+    if method == "soxr_hq":  # soxr directly: librosa's lazy import of its core costs ~2 s per process
+        return soxr.resample(wave, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+    raise ValueError(f"unknown resampler {method!r}; use 'soxr_hq' or 'torchaudio'")
 
 
 def clip_spans(num_samples: int, rate: int, clip_duration: float, clips: int) -> list[tuple[int, int]]:
@@ -83,8 +93,7 @@ def clip_spans(num_samples: int, rate: int, clip_duration: float, clips: int) ->
 
 
 def log_mel(clip: torch.Tensor, rate: int, num_mel_bins: int, target_length: int) -> torch.Tensor:
-    """Mono clip [n] -> Kaldi log-mel fbank [num_mel_bins, target_length] (not yet normalised)."""
-    clip = clip - clip.mean()
+    """Mean-free mono clip [n] -> Kaldi log-mel fbank [num_mel_bins, target_length] (not normalised)."""
     window = int(rate * FRAME_LENGTH_MS / 1000)
     if clip.numel() < window:  # Kaldi needs one full window; ImageBind would crash here
         clip = F.pad(clip, (0, window - clip.numel()))
@@ -101,8 +110,12 @@ def log_mel(clip: torch.Tensor, rate: int, num_mel_bins: int, target_length: int
 def waveform_to_clips(wave: np.ndarray, data: dict) -> torch.Tensor:
     """Mono waveform at ``data["sample_rate"]`` -> normalised fbanks [clips, 1, mel, target_length]."""
     rate = data["sample_rate"]
-    wave_t = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    wave_t = torch.tensor(wave, dtype=torch.float32)  # our own copy: clips are made mean-free in place
     spans = clip_spans(wave_t.numel(), rate, data["clip_duration"], data["clips_per_sample"])
-    fbanks = [log_mel(wave_t[start:end], rate, data["num_mel_bins"], data["target_length"]) for start, end in spans]
+    fbanks = []
+    for start, end in spans:
+        clip = wave_t[start:end]
+        clip -= clip.mean()  # in place on the shared waveform, as ImageBind (see module docstring)
+        fbanks.append(log_mel(clip, rate, data["num_mel_bins"], data["target_length"]))
     stacked = torch.stack(fbanks)[:, None]
     return (stacked - data["mean"]) / data["std"]

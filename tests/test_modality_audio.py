@@ -61,6 +61,16 @@ def test_any_rate_lands_on_the_same_spectrum(model, tmp_path):
     assert (low - high)[..., : TINY["num_mel_bins"] // 2, :].abs().mean() < 0.05  # below 4 kHz they agree
 
 
+def test_both_resamplers_give_nearly_the_same_features(tmp_path):
+    sf.write(tmp_path / "cd.wav", tone(44100, freq=1000.0), 44100, subtype="FLOAT")
+    spec = ib.get_modality("audio")
+    soxr_hq = spec.transform(TINY)(str(tmp_path / "cd.wav"))
+    sinc = spec.transform({**TINY, "resampler": "torchaudio"})(str(tmp_path / "cd.wav"))
+    assert (soxr_hq - sinc)[..., : TINY["num_mel_bins"] // 2, :].abs().mean() < 0.02
+    with pytest.raises(ib.InputError, match="unknown resampler"):
+        spec.transform({**TINY, "resampler": "nearest"})(str(tmp_path / "cd.wav"))
+
+
 def test_channels_are_averaged(model):
     stereo = tone(16000, channels=2).T
     transform = model.transform("audio")
@@ -169,17 +179,18 @@ def imagebind_reference(module):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seconds", [10.0, 1.5])
-def test_preprocessing_matches_imagebind(monkeypatch, seconds):
+@pytest.mark.parametrize("seconds,rate", [(10.0, 16000), (1.5, 16000), (3.0, 16000), (9.0, 44100)])
+def test_preprocessing_matches_imagebind(monkeypatch, seconds, rate):
+    """Long, short, overlapping-clip (in-place mean removal) and resampled recordings."""
     reference = imagebind_reference("imagebind.data")
-    wave = tone(16000, seconds=seconds)[:, 0]
+    wave = tone(rate, seconds=seconds)[:, 0] + 0.1  # a DC offset makes the in-place quirk visible
     # ImageBind decodes with torchaudio.load (needs torchcodec): hand it the waveform directly.
-    monkeypatch.setattr(reference.torchaudio, "load", lambda path: (torch.from_numpy(wave)[None].clone(), 16000))
+    monkeypatch.setattr(reference.torchaudio, "load", lambda path: (torch.from_numpy(wave)[None].clone(), rate))
     theirs = reference.load_and_transform_audio_data(["in-memory"], "cpu")[0]
     data = ib.get_modality("audio").preset("imagebind_huge").data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioPaddingWarning)
-        ours = ib.get_modality("audio").transform(data)(wave)
+        ours = ib.get_modality("audio").transform(data)((wave, rate))
     assert ours.shape == theirs.shape == (3, 1, 128, 204)
     assert torch.allclose(ours, theirs, atol=1e-4)
 
