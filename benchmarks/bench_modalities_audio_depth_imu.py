@@ -4,7 +4,8 @@ For each loader it writes realistic files (44.1 kHz stereo wav, 16 kHz mono wav,
 16-bit png and npy depth, 100 Hz csv with a time column and npy IMU), times the modality's
 transform on them (items/s, median of repeats), and times the tiny encoders on batches of the
 resulting tensors (eval, no grad; and a training step, forward + backward). Side by side in the
-same run: our audio preprocessing against the official ImageBind ``load_and_transform_audio_data``
+same run: the two audio resamplers (soxr_hq, the tiny default, vs torchaudio's sinc, ImageBind's),
+and our audio preprocessing against the official ImageBind ``load_and_transform_audio_data``
 on the same files (``torchaudio.load`` swapped for soundfile, since it needs torchcodec here),
 when ``imagebind-unofficial`` is installed, and preprocessing vs embedding rate per modality
 (below 1 means one loader process is slower than the model's training step). Preprocessing is
@@ -94,6 +95,11 @@ def bench_loaders(files, items, repeats):
         rates[name] = rate(lambda: [transform(str(path)) for _ in range(items)], items, repeats)
         print(f"  {name:32s} tiny    {rates[name]:9.1f}")
     spec = ib.get_modality("audio")
+    path = files["audio wav 44.1k stereo 2s"][1]
+    sinc = spec.transform({**spec.preset("tiny").data, "resampler": "torchaudio"})
+    sinc_rate = rate(lambda: [sinc(str(path)) for _ in range(items)], items, repeats)
+    print(f"  {'audio wav 44.1k stereo 2s':32s} tiny, torchaudio resampler {sinc_rate:9.1f}"
+          f"   soxr_hq/torchaudio {rates['audio wav 44.1k stereo 2s'] / sinc_rate:5.2f}x")
     huge = spec.transform(spec.preset("imagebind_huge").data)
     for name in [n for n in files if n.startswith("audio wav")]:
         path = files[name][1]
