@@ -121,3 +121,24 @@ def test_lightning_cli_fit_runs_a_world_config(tmp_path, monkeypatch):
     assert (run / "model" / "audio.safetensors").is_file()
     resolved = next(run.glob("lightning_logs/version_*/config.yaml")).read_text()
     assert "AlignmentModule" in resolved and "train_size: 16" in resolved
+
+
+def _config_parser():
+    from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+    from lightning.pytorch.cli import LightningArgumentParser
+
+    import imagebind_lite.training  # noqa: F401  (short class names resolve after import)
+
+    parser = LightningArgumentParser()
+    parser.add_lightning_class_args(Trainer, "trainer")
+    parser.add_lightning_class_args(LightningModule, "model", subclass_mode=True)
+    parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True)
+    parser.add_argument("--seed_everything", type=int)
+    return parser
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_parses_against_the_classes(config):
+    """Types and names are checked without building anything (the ImageBind-size ones need GPUs)."""
+    parsed = _config_parser().parse_path(str(config))
+    assert parsed.model.class_path.split(".")[-1] in ("AlignmentModule", "PivotPretrainModule")
