@@ -104,9 +104,9 @@ class ImuModality(ModalitySpec):
             raise InputError("IMU recording has no samples", modality=self.name, source=source)
         if not np.isfinite(values).all():
             raise InputError("IMU recording has NaN or inf values", modality=self.name, source=source)
-        if rate is not None and not (np.isfinite(rate) and rate > 0):
+        if rate is not None and not (_is_number(rate) and np.isfinite(float(rate)) and float(rate) > 0):
             raise InputError(f"invalid sample rate {rate!r}", modality=self.name, source=source)
-        return ImuRecording(np.ascontiguousarray(values, dtype=np.float32), rate)
+        return ImuRecording(np.ascontiguousarray(values, dtype=np.float32), None if rate is None else float(rate))
 
     def to_tensor(self, raw: ImuRecording, data: dict, source: str) -> torch.Tensor:
         values = resample(raw.values, raw.rate or data["source_rate"], data["sample_rate"])
@@ -176,9 +176,9 @@ def centre_window(values: torch.Tensor, length: int, source: str) -> torch.Tenso
     return F.pad(values, (0, length - total))
 
 
-def _is_number(token: str) -> bool:
+def _is_number(token) -> bool:
     try:
         float(token)
-    except ValueError:
+    except (TypeError, ValueError):
         return False
     return True

@@ -70,6 +70,15 @@ def test_rate_can_be_given_with_a_raw_array(model):
     assert torch.allclose(at_200, at_100, atol=0.05)
 
 
+def test_optional_channel_normalisation_from_the_data_config():
+    spec = ib.get_modality("imu")
+    values = motion(np.arange(200) / 100.0)
+    plain = spec.transform(TINY)(values)
+    mean = [0.0, 0.0, 9.81, 0.0, 0.0, 0.0]
+    normalised = spec.transform({**TINY, "mean": mean, "std": 2.0})(values)
+    assert torch.allclose(normalised, (plain - torch.tensor(mean)[:, None]) / 2.0, atol=1e-6)
+
+
 def test_short_recordings_are_zero_padded_with_a_warning(model):
     with pytest.warns(ImuPaddingWarning, match="zero-padded"):
         sample = model.transform("imu")(motion(np.arange(60) / 100.0))
@@ -129,6 +138,7 @@ def test_bad_files_name_the_file_and_modality(model, tmp_path, name, text, match
     (np.where(np.arange(600).reshape(100, 6) == 7, np.nan, 1.0), "NaN or inf"),
     (np.full((100, 6), np.inf), "NaN or inf"),
     ((np.ones((100, 6)), -5), "sample rate"),
+    ((np.ones((100, 6)), "fast"), "sample rate"),
 ])
 def test_bad_arrays_are_input_errors(model, bad, match):
     with pytest.raises(ib.InputError, match=match):
