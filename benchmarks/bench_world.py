@@ -13,6 +13,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 from imagebind_lite.data.world import COLLECTIONS, PAIR_COLLECTIONS, SyntheticWorld, WorldConfig, write_world
 
@@ -39,8 +40,8 @@ def bench_write(world: SyntheticWorld, total: int) -> tuple:
     out = tempfile.mkdtemp(prefix="bench_world_")
     try:
         wall, cpu = _timed(lambda: write_world(world, out, sizes=sizes, progress=False))
-        files = sum(1 for _ in __import__("pathlib").Path(out).rglob("*.*"))
-        megabytes = sum(p.stat().st_size for p in __import__("pathlib").Path(out).rglob("*") if p.is_file()) / 1e6
+        written = [p for p in Path(out).rglob("*") if p.is_file()]
+        files, megabytes = len(written), sum(p.stat().st_size for p in written) / 1e6
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return wall, cpu, files, megabytes

@@ -7,7 +7,7 @@ Two probes on held-out eval samples, next to chance in the same run:
   * tiny CNN: three strided convolutions trained briefly on the three camera modalities, since
     a linear map on pixels cannot undo the objects' random positions.
 
-    python benchmarks/probe_world.py [--concepts 16 64] [--train 3000] [--test 1000] [--epochs 8]
+    python benchmarks/probe_world.py [--concepts 16 64] [--train 3000] [--test 1000] [--epochs 12]
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--concepts", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -78,7 +78,7 @@ def sample_scene(rng: np.random.Generator, attrs: Dict[str, float], cfg: WorldCo
         light=(float(np.cos(phi)), float(np.sin(phi))), clutter=clutter)
 
 
-def _object_frame(u, v, attrs, scene: Scene, size: int):
+def _object_frame(u, v, attrs, scene: Scene):
     """Object coordinates a, b, rho of every pixel, and the object's normalised radius."""
     radius = 0.22 + 0.33 * attrs["size"]
     du, dv = u - attrs["x"], v - attrs["y"]
@@ -103,7 +103,7 @@ def render_scene(concept: Concept, attrs: Dict[str, float], scene: Scene, uv, cf
     """Render the requested cameras of one scene. Each camera's noise offset is drawn from
     ``rng`` whether or not the camera is rendered, so a render never depends on ``want``."""
     u, v = uv
-    a, b, rho, radius = _object_frame(u, v, attrs, scene, cfg.image_size)
+    a, b, rho, radius = _object_frame(u, v, attrs, scene)
     mask = shapes.outline(concept.shape, a, b, rho)
     blobs = _blob_masks(u, v, scene.clutter)
     wall = v < scene.horizon
