@@ -80,7 +80,8 @@ class AudioModality(ModalitySpec):
             raise InputError("audio has no samples", modality=self.name, source=source)
         if not np.isfinite(samples).all():
             raise InputError("audio has NaN or inf samples", modality=self.name, source=source)
-        if rate is not None and (int(rate) != rate or rate <= 0):
+        if rate is not None and not (isinstance(rate, (int, float, np.number)) and np.isfinite(rate) and rate > 0
+                                     and int(rate) == rate):
             raise InputError(f"invalid sample rate {rate!r}", modality=self.name, source=source)
         return Recording(samples, None if rate is None else int(rate))
 

@@ -159,6 +159,9 @@ def test_corrupt_or_empty_files_name_the_file_and_modality(model, tmp_path, cont
     np.zeros((2, 3, 400), dtype=np.float32),
     np.zeros(0, dtype=np.float32),
     np.array(["a", "b"]),
+    (np.zeros(1600, dtype=np.float32), "16k"),
+    (np.zeros(1600, dtype=np.float32), 44100.5),
+    (np.zeros(1600, dtype=np.float32), float("inf")),
 ])
 def test_bad_arrays_are_input_errors(model, bad):
     with warnings.catch_warnings():
