@@ -142,3 +142,11 @@ def test_export_is_a_saved_model_and_throughput_is_logged(tmp_path):
                 "val/thermal/r1_image_to_thermal"):
         assert key in metrics, key
     assert float(metrics["train/thermal/temperature"]) == pytest.approx(0.1)
+
+
+def test_bf16_autocast_and_gradient_clipping_run(tmp_path):
+    model = module(pairs=("thermal", "depth"))
+    run = trainer(tmp_path, max_steps=2, precision="bf16-mixed", gradient_clip_val=0.5)
+    run.fit(model, world_data(train_size=16))
+    assert run.global_step == 2 and torch.isfinite(run.callback_metrics["train/depth/loss"])
+    assert "train/depth/samples_per_sec" in run.callback_metrics  # logged without adding a callback

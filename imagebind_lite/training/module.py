@@ -243,6 +243,15 @@ class AlignmentModule(pl.LightningModule):
         scheduler = build_scheduler(optimizer, hp.warmup_steps, total, hp.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_callbacks(self):
+        """Per-pair samples/s are always logged; a ThroughputLogger given to the Trainer is kept
+        (Lightning would replace it with ours otherwise: model callbacks take priority)."""
+        from imagebind_lite.training.callbacks import ThroughputLogger
+
+        if any(isinstance(c, ThroughputLogger) for c in self.trainer.callbacks):
+            return []
+        return [ThroughputLogger()]
+
     # ---- checkpoints and export -----------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # Whether this step ended the epoch: then every pair restarts at the next epoch.
