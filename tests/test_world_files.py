@@ -92,12 +92,23 @@ def test_written_files_load_through_the_modality_loaders(written):
     registry = pytest.importorskip("imagebind_lite.registry")
     world, out, paths = written
     row = _rows(paths["eval"])[0]
+    shapes = {}
     for m in ("vision", "depth", "thermal", "audio", "imu", "text"):
         spec = registry.get_modality(m)
-        transform = spec.transform(spec.preset("tiny").data)
+        data = spec.preset("tiny").data
         item = row[m] if m == "text" else paths["eval"].parent / row[m]
-        tensor = transform(item)
-        assert tensor.numel() > 0 and bool(tensor.isfinite().all()), m
+        tensor = spec.transform(data)(item)
+        assert bool(tensor.isfinite().all()), m
+        shapes[m] = (tuple(tensor.shape), data)
+    for m, channels in (("vision", 3), ("depth", 1), ("thermal", 1)):
+        shape, data = shapes[m]
+        assert shape == (channels, data["image_size"], data["image_size"]), m
+    shape, data = shapes["audio"]
+    assert shape == (data["clips_per_sample"], 1, data["num_mel_bins"], data["target_length"])
+    shape, data = shapes["imu"]
+    assert shape == (6, data["num_samples"])
+    shape, data = shapes["text"]
+    assert shape == (data["context_length"],)
 
 
 def test_sixteen_bit_thermal_is_written_as_single_channel_16_bit(tmp_path):
