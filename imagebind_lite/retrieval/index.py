@@ -46,14 +46,15 @@ def _as_matrix(x, dim: int, what: str, modality: Optional[str] = None) -> torch.
     return x
 
 
-def _normalised(x: torch.Tensor, what: str, ids: Optional[Sequence[str]] = None, modality=None) -> torch.Tensor:
-    norms = x.norm(dim=1, keepdim=True)
+def _row_norms(x: torch.Tensor, what: str, ids: Optional[Sequence[str]] = None, modality=None) -> torch.Tensor:
+    """``[N, 1]`` L2 norms; a zero row cannot be normalised and is reported by its id."""
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
     bad = torch.nonzero(norms.flatten() == 0).flatten()
     if len(bad):
         first = int(bad[0])
         raise InputError(f"{what} row {first} has zero norm and cannot be normalised", modality=modality,
                          source=ids[first] if ids else None)
-    return x / norms
+    return norms
 
 
 class EmbeddingIndex:
@@ -105,10 +106,11 @@ class EmbeddingIndex:
         for name, values in (("ids", ids), ("modality", mods), ("sources", srcs)):
             if len(values) != n:
                 raise InputError(f"{n} embeddings but {len(values)} {name}", modality=label)
-        emb = _normalised(emb, "embeddings", ids, label)
+        norms = _row_norms(emb, "embeddings", ids, label)
         with self._write_lock:
             self._store.check_new_ids(ids, label or "")
-            self._store.append(emb, ids, mods, srcs)
+            # normalised inside the store's buffer: no second full-size copy for a 1M-row add
+            self._store.append(emb, ids, mods, srcs, divide_by=norms)
 
     # ----- search -----------------------------------------------------------------------
     def _wanted_codes(self, modality: ModalityFilter) -> Optional[List[int]]:
@@ -140,7 +142,8 @@ class EmbeddingIndex:
         """Top-k as tensors ``(scores [Q, k], rows [Q, k])``; padding is ``-inf`` / ``-1``."""
         if k <= 0:
             raise InputError(f"k must be positive, got {k}")
-        q = _normalised(_as_matrix(queries, self.dim, "queries"), "queries")
+        q = _as_matrix(queries, self.dim, "queries")
+        q = q / _row_norms(q, "queries")
         emb, codes, n = self._store.snapshot()
         wanted = self._wanted_codes(modality)
         if self._pick_backend(backend, n) == "faiss":

@@ -7,7 +7,7 @@ buffer, so a concurrent search never sees a half-written row.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -70,12 +70,14 @@ class RowStore:
         self._emb, self._codes = emb, codes
 
     def append(self, emb: torch.Tensor, ids: Sequence[str], modalities: Sequence[str],
-               sources: Sequence[str]) -> None:
-        """Append validated rows (caller holds the index's write lock)."""
+               sources: Sequence[str], divide_by: Optional[torch.Tensor] = None) -> None:
+        """Append validated rows, optionally divided by ``[N, 1]`` norms (caller holds the write lock)."""
         m = emb.shape[0]
         self._reserve(m)
         codes = torch.tensor([self.code(x, create=True) for x in modalities], dtype=torch.int16)
         self._emb[self._n: self._n + m] = emb
+        if divide_by is not None:  # in place: rows beyond _n are invisible to readers until published
+            self._emb[self._n: self._n + m].div_(divide_by)
         self._codes[self._n: self._n + m] = codes
         for offset, id_ in enumerate(ids):
             self._row_of[id_] = self._n + offset
