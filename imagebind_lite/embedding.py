@@ -20,6 +20,8 @@ def as_item_list(items: Any) -> Sequence[Any]:
     """One item or a collection of items -> a list of items."""
     if isinstance(items, (str, os.PathLike)):
         return [items]
+    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[1], (int, float)):
+        return [items]  # one (samples, rate) recording, not two items
     if isinstance(items, (np.ndarray, torch.Tensor)):
         return list(items)  # a stacked batch: one item per row
     return list(items)
