@@ -58,6 +58,7 @@ class PairDataset(Dataset):
         self.on_bad_sample = check_policy(on_bad_sample)
         self.pivot_cache = None  # PivotEmbeddings once attached; see pivot_cache.py
         self.input_cache: Optional[List[Any]] = None  # X tensors (or BadSample) by index; see cache_inputs
+        self.label_cache: Optional[List[int]] = None  # labels by index, filled with input_cache
 
     # ---- provided by subclasses --------------------------------------------------------------
     def sample_id(self, index: int) -> str:
@@ -90,7 +91,8 @@ class PairDataset(Dataset):
 
     def __getitem__(self, index: int):
         sid = self.sample_id(index)
-        item: Dict[str, Any] = {"id": sid, "label": self.label(index)}
+        label = self.label(index) if self.label_cache is None else self.label_cache[index]
+        item: Dict[str, Any] = {"id": sid, "label": label}
         if self.pivot_cache is not None:
             embedding = self.pivot_cache.get(sid)
             if embedding is None:  # its image failed while the cache was built (skip policy)
@@ -119,7 +121,10 @@ def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 6
 
     view = _InputView(dataset)
     loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
-    dataset.input_cache = [item for chunk in loader for item in chunk]
+    items = [item for chunk in loader for item in chunk]
+    # labels too: reading one may cost a full decode (the world renders the whole sample)
+    dataset.input_cache = [tensor for tensor, _ in items]
+    dataset.label_cache = [label for _, label in items]
 
 
 class _InputView(Dataset):
@@ -130,7 +135,7 @@ class _InputView(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int):
-        return self.pairs.load(index, self.pairs.modality)
+        return self.pairs.load(index, self.pairs.modality), self.pairs.label(index)
 
 
 class ImageView(Dataset):
