@@ -67,6 +67,19 @@ def test_file_and_uint8_array_give_identical_tensors(transform, tmp_path):
     torch.testing.assert_close(transform(paths["rgba.png"]), tensor)
 
 
+def test_imagebind_preprocessing_equals_open_clip_transform(tmp_path):
+    from open_clip.transform import image_transform
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(rgb_array(300, 412)).save(path, quality=90)  # odd crop margin: rounding matters
+    spec = il.get_modality("vision")
+    data = spec.preset("imagebind_huge").data
+    reference = image_transform(224, is_train=False, mean=data["mean"], std=data["std"])
+    with Image.open(path) as image:
+        expected = reference(image)
+    torch.testing.assert_close(spec.transform(data)(path), expected, atol=1e-6, rtol=0)
+
+
 def test_grey_and_16bit_are_scaled_and_replicated(transform, tmp_path):
     paths = write_files(tmp_path)
     data = transform.data
