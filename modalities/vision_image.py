@@ -65,6 +65,8 @@ def from_array(raw: Union[np.ndarray, torch.Tensor]) -> CanonicalImage:
     if array.ndim not in (2, 3) or array.size == 0:
         raise ImageValueError(f"expected an HxW, HxWxC or CxHxW image, got shape {array.shape}")
     channels_first = array.ndim == 3 and channel_layout(array.shape, prefer_channels_first=is_tensor)
+    if np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
+        array = narrow_integers(array)  # e.g. int64 pixel values from a numpy computation
     if array.dtype == np.uint8:
         hwc = np.moveaxis(array, 0, -1) if channels_first else array
         if hwc.ndim == 3 and hwc.shape[-1] == 1:
@@ -75,6 +77,14 @@ def from_array(raw: Union[np.ndarray, torch.Tensor]) -> CanonicalImage:
     if np.issubdtype(array.dtype, np.floating):
         return from_float(array.astype(np.float32), channels_first)
     raise ImageValueError(f"unsupported image dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def narrow_integers(array: np.ndarray) -> np.ndarray:
+    """Other integer arrays -> uint8 (values <= 255) or uint16 (<= 65535), never wrapping."""
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high > 65535:
+        raise ImageValueError(f"integer image values must lie in [0, 65535], got [{low}, {high}]")
+    return array.astype(np.uint8 if high <= 255 else np.uint16)
 
 
 def from_float(array: np.ndarray, channels_first: bool) -> torch.Tensor:

@@ -112,6 +112,7 @@ def test_raw_arrays_and_tensors(transform):
     # Float tensors resize in torch (antialiased bicubic), uint8 in PIL: close, not identical.
     torch.testing.assert_close(transform(as_float), transform(rgb), atol=0.1, rtol=0)
     torch.testing.assert_close(transform(torch.from_numpy(rgb).permute(2, 0, 1)), transform(rgb))
+    torch.testing.assert_close(transform(rgb.astype(np.int64)), transform(rgb))
     assert transform(rgb[..., 0]).shape == (3, SIZE, SIZE)
     assert transform(Image.fromarray(rgb)).shape == (3, SIZE, SIZE)
 
@@ -153,6 +154,8 @@ def test_corrupt_and_empty_files_name_file_and_modality(transform, tmp_path, con
     (torch.zeros(5, 8, 8), "channels"),
     (np.full((3, 8, 8), 200.0, np.float32), "[0, 1]"),
     (np.zeros((2, 3, 8, 8), np.uint8), "shape"),
+    (np.full((8, 8, 3), -4, np.int32), "[0, 65535]"),
+    (np.zeros((8, 8, 3), bool), "dtype"),
     ("not an image but a string", "not found"),
 ])
 def test_bad_arrays_raise_input_error(transform, raw, message):
