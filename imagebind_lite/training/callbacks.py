@@ -30,8 +30,8 @@ def _pair_sizes(batch: Any, module) -> Dict[str, int]:
 class ThroughputLogger(pl.Callback):
     """Samples per second per pair, and for all pairs together."""
 
-    def __init__(self, log_every_n_steps: int = 1):
-        self.log_every_n_steps = max(1, log_every_n_steps)
+    def __init__(self, log_every_n_steps: Optional[int] = None):
+        self.log_every_n_steps = log_every_n_steps  # None: the trainer's log_every_n_steps
         self._last: Optional[float] = None
         self.history: list = []  # (step, {pair: samples/s}) for tests and benchmarks
 
@@ -41,15 +41,18 @@ class ThroughputLogger(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         now = time.perf_counter()
         last, self._last = self._last, now
-        if last is None or trainer.global_step % self.log_every_n_steps:
+        if last is None:
             return
         elapsed = max(now - last, 1e-9)
         rates = {m: n / elapsed for m, n in _pair_sizes(batch, pl_module).items()}
+        self.history.append((trainer.global_step, rates))
+        every = max(1, self.log_every_n_steps or trainer.log_every_n_steps)
+        if trainer.global_step % every and batch_idx != 1:  # the first timed step of an epoch is logged
+            return
         for modality, rate in rates.items():
             pl_module.log(f"train/{modality}/samples_per_sec", rate, on_step=True, on_epoch=False)
         if rates:
             pl_module.log("train/samples_per_sec", sum(rates.values()), on_step=True, on_epoch=False)
-        self.history.append((trainer.global_step, rates))
 
 
 class ExportSavedModel(pl.Callback):
