@@ -150,3 +150,19 @@ def test_bf16_autocast_and_gradient_clipping_run(tmp_path):
     run.fit(model, world_data(train_size=16))
     assert run.global_step == 2 and torch.isfinite(run.callback_metrics["train/depth/loss"])
     assert "train/depth/samples_per_sec" in run.callback_metrics  # logged without adding a callback
+
+
+def test_in_process_api_pretrains_a_pivot_and_aligns_to_it(tmp_path):
+    from imagebind_lite.training import AlignmentModule, fit_alignment, pretrain_pivot
+    from training_helpers import TINY_WORLD
+
+    pivot_dir = pretrain_pivot(TINY_WORLD, tmp_path / "pivot", max_epochs=1, train_size=32, batch_size=16)
+    assert imagebind_lite.load_model(pivot_dir).modalities == ["vision"]
+    model = AlignmentModule(pivot=str(pivot_dir), modalities={"thermal": "tiny"}, warmup_steps=1)
+    pivot = imagebind_lite.load_model(pivot_dir).encoder("vision").state_dict()
+    assert all(torch.equal(v, pivot[k]) for k, v in model.pivot.state_dict().items())  # loaded, not fresh
+    metrics = fit_alignment(model, world_data(train_size=16, val_size=8), export_dir=tmp_path / "model",
+                            max_epochs=1, log_dir=tmp_path / "logs")
+    assert "val/thermal/r1_image_to_thermal" in metrics
+    assert imagebind_lite.load_model(tmp_path / "model").modalities == ["vision", "thermal"]
+    assert list((tmp_path / "logs").rglob("metrics.csv"))

@@ -5,10 +5,12 @@
                              temperatures={"audio": 20.0})
     data = PairDataModule(world=WorldConfig(), batch_size=64, cache_dir=".cache/pivot")
     Trainer(max_epochs=3, callbacks=[ExportSavedModel("runs/audio/model")]).fit(module, data)
+    # or, with quiet defaults: fit_alignment(module, data, export_dir="runs/audio/model", max_epochs=3)
 
 The pivot (frozen image encoder) is excluded from the optimiser and its embeddings are cached;
 each (image, X) pair has its own loss and temperature; CLI: ``imagebind-lite fit --config``.
 """
+from imagebind_lite.training.api import fit_alignment, make_trainer, pretrain_pivot
 from imagebind_lite.training.build import TemperatureSpec, load_encoder
 from imagebind_lite.training.callbacks import ExportSavedModel, ThroughputLogger
 from imagebind_lite.training.datamodule import PairDataModule
@@ -21,5 +23,6 @@ from imagebind_lite.training.pretrain import PivotDataModule, PivotPretrainModul
 __all__ = [
     "AlignmentModule", "BadSample", "ExportSavedModel", "LoraSpec", "ManifestPairDataset", "PairCollate",
     "PairDataModule", "PivotCache", "PivotDataModule", "PivotEmbeddings", "PivotPretrainModule",
-    "TemperatureSpec", "ThroughputLogger", "WorldPairDataset", "cache_key", "load_encoder", "state_dict_hash",
+    "TemperatureSpec", "ThroughputLogger", "WorldPairDataset", "cache_key", "fit_alignment", "load_encoder",
+    "make_trainer", "pretrain_pivot", "state_dict_hash",
 ]

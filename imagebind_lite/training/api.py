@@ -1,0 +1,71 @@
+"""In-process training without YAML: what a script or notebook (and the demo) calls.
+
+    from imagebind_lite.training import fit_alignment, pretrain_pivot
+    pivot_dir = pretrain_pivot(WorldConfig(), "runs/pivot", max_epochs=4)
+    metrics = fit_alignment(
+        AlignmentModule(pivot=str(pivot_dir), modalities={"audio": "tiny"}, temperatures={"audio": 20.0}),
+        PairDataModule(world=WorldConfig(), train_size=3072, cache_inputs=True),
+        export_dir="runs/audio/model", max_epochs=4)
+
+Both build a Lightning ``Trainer`` with quiet defaults (no progress bar or model summary, CSV
+logs only when ``log_dir`` is given) and return the final logged metrics as floats; pass any
+other ``Trainer`` argument through ``trainer_kwargs``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import lightning.pytorch as pl
+
+from imagebind_lite.training.callbacks import ExportSavedModel
+
+log = logging.getLogger(__name__)
+
+
+def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs: int = 3, max_steps: int = -1,
+                 accelerator: str = "cpu", devices: Any = 1, precision: str = "32-true",
+                 gradient_clip_val: Optional[float] = 1.0, progress: bool = False, **trainer_kwargs) -> pl.Trainer:
+    """A Trainer that exports at fit end and checkpoints (resumably) when given directories."""
+    callbacks = list(trainer_kwargs.pop("callbacks", []))
+    if export_dir is not None:
+        callbacks.append(ExportSavedModel(str(export_dir)))
+    if checkpoint_dir is not None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, every_n_train_steps=50))
+    logger = pl.loggers.CSVLogger(str(log_dir), name="") if log_dir is not None else False
+    trainer_kwargs.setdefault("num_sanity_val_steps", 0)
+    trainer_kwargs.setdefault("log_every_n_steps", 10)
+    return pl.Trainer(accelerator=accelerator, devices=devices, precision=precision, max_epochs=max_epochs,
+                      max_steps=max_steps, gradient_clip_val=gradient_clip_val, callbacks=callbacks,
+                      logger=logger, enable_checkpointing=checkpoint_dir is not None,
+                      enable_progress_bar=progress, enable_model_summary=False, **trainer_kwargs)
+
+
+def _metrics(trainer: pl.Trainer) -> Dict[str, float]:
+    return {key: float(value) for key, value in trainer.callback_metrics.items()}
+
+
+def fit_alignment(module, data, export_dir=None, ckpt_path: Optional[str] = None, **trainer_args) -> Dict[str, float]:
+    """Fit an ``AlignmentModule`` on a ``PairDataModule``; returns the last logged metrics."""
+    trainer = make_trainer(export_dir=export_dir, **trainer_args)
+    trainer.fit(module, data, ckpt_path=ckpt_path)
+    return _metrics(trainer)
+
+
+def pretrain_pivot(world=None, out_dir="runs/pivot", max_epochs: int = 4, train_size: int = 4096,
+                   batch_size: int = 128, encoder: str = "vision/tiny", **trainer_args) -> Path:
+    """Pretrain the tiny vision pivot on world images (see pretrain.py); returns the saved-model
+    directory ``out_dir/model`` to pass as ``AlignmentModule(pivot=...)``."""
+    from imagebind_lite.data.world import WorldConfig
+    from imagebind_lite.training.pretrain import PivotDataModule, PivotPretrainModule
+
+    world = world or WorldConfig()
+    module = PivotPretrainModule(encoder=encoder, num_classes=world.num_concepts)
+    data = PivotDataModule(world=world, train_size=train_size, batch_size=batch_size)
+    model_dir = Path(out_dir) / "model"
+    metrics = fit_alignment(module, data, export_dir=model_dir, max_epochs=max_epochs, **trainer_args)
+    log.info("pivot pretrained: val top-1 %.3f -> %s", metrics.get("val/top1", float("nan")), model_dir)
+    return model_dir
