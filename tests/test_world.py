@@ -80,7 +80,12 @@ def test_concepts_share_factors_but_not_combinations(world):
     for i in range(2):  # every colour and every shape used by at least two concepts
         values = [look[i] for look in looks]
         assert min(values.count(v) for v in set(values)) >= 2
-    assert len(SyntheticWorld(num_concepts=64).class_names) == 64
+    for group in (("shape", "form", "bulk"), ("shape", "heat_profile", "heat_level")):
+        assert len({tuple(getattr(c, f) for f in group) for c in world.concepts}) == K, group
+    from imagebind_lite.data.world.catalogue import CATALOGUE
+
+    big = SyntheticWorld(num_concepts=len(CATALOGUE))  # the whole catalogue still gets distinct looks
+    assert len({(c.colour, c.shape, c.texture) for c in big.concepts}) == len(CATALOGUE) >= 64
 
 
 def test_larger_instances_are_nearer_in_depth_and_louder(world):

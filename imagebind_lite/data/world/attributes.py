@@ -26,9 +26,10 @@ def _bin(value: float, lo: float, hi: float, bins: int) -> int:
     return int(min(bins - 1, max(0, (value - lo) / (hi - lo) * bins)))
 
 
-def distance_for_size(size: float) -> float:
-    """Object distance in metres: larger instances stand nearer (and look larger)."""
-    return 3.0 - 1.8 * size
+def distance_for_size(size: float, scale: float = 1.0) -> float:
+    """Object distance in metres: larger instances stand nearer (and look larger); ``scale``
+    is the concept's ``distance_scale`` (bulky things fill the same view from farther)."""
+    return (3.0 - 1.8 * size) * scale
 
 
 def sample_attributes(rng: np.random.Generator, concept: Concept, cfg: WorldConfig) -> Dict[str, float]:
@@ -45,7 +46,7 @@ def sample_attributes(rng: np.random.Generator, concept: Concept, cfg: WorldConf
         "x": float(rng.uniform(-0.35, 0.35)),
         "y": float(rng.uniform(-0.35, 0.35)),
         "shade": float(rng.uniform(0.6, 1.1)),
-        "distance": distance_for_size(size),
+        "distance": distance_for_size(size, concept.distance_scale),
         "loudness": 0.3 + 0.5 * size,
         "tempo": tempo,
         "tempo_bin": _bin(tempo, lo_t, hi_t, cfg.tempo_bins),

@@ -58,6 +58,8 @@ SHAPES = ("round", "square", "triangular", "diamond", "star", "ring", "cross", "
 TEXTURES = ("plain", "striped", "checkered", "spotted")
 # 3D forms: how the surface bulges toward the camera (depth relief)
 FORMS = ("dome", "slab", "cone", "bowl")
+# physical size classes: distance multiplier at equal apparent size (seen by depth, not vision)
+BULKS = (("compact", 0.75), ("midsize", 1.0), ("bulky", 1.3))
 # heat profiles over the object (thermal)
 HEAT_PROFILES = ("uniform", "hot core", "hot rim", "hot top")
 # heat levels in degrees above ambient: cold objects exist too

@@ -59,7 +59,7 @@ def grid(size: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def sample_scene(rng: np.random.Generator, attrs: Dict[str, float], cfg: WorldConfig) -> Scene:
     """Draw the nuisances of one scene (background, lighting, clutter)."""
-    wall_depth = float(rng.uniform(4.0, 6.0))
+    wall_depth = float(rng.uniform(4.5, 6.5))  # beyond the farthest object (3.9 m)
     clutter = []
     for _ in range(int(rng.integers(0, cfg.clutter_max + 1))):
         clutter.append(Blob(
