@@ -80,3 +80,56 @@ def test_two_process_ddp_on_cpu_trains_and_exports(tmp_path):
 
     assert load_model(tmp_path / "model").modalities == ["vision", "thermal", "depth"]
     assert len(list((tmp_path / "cache").glob("pivot-train-*.safetensors"))) == 2
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, torch
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from safetensors.torch import save_file
+    torch.set_num_threads(1)
+    from imagebind_lite.data.world import WorldConfig
+    from imagebind_lite.training import AlignmentModule, PairDataModule
+
+    out, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
+
+    class Kill(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no exception handlers
+
+    pl.seed_everything(0)
+    model = AlignmentModule(pivot="vision/tiny", modalities={"thermal": "tiny", "depth": "tiny"},
+                            warmup_steps=2, total_steps=9)
+    data = PairDataModule(world=WorldConfig(num_concepts=4, image_size=32), val_size=0, batch_size=8,
+                          train_size={"thermal": 32, "depth": 24})
+    trainer = pl.Trainer(accelerator="cpu", max_steps=9, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=[ModelCheckpoint(dirpath=out + "/ckpt", every_n_train_steps=1, save_last=True), Kill()])
+    trainer.fit(model, data, ckpt_path=out + "/ckpt/last.ckpt" if resume else None)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + "/final.safetensors")
+""")
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_to_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT)
+
+    def run(out, kill_at, mode):
+        return subprocess.run([sys.executable, str(script), str(out), str(kill_at), mode], capture_output=True,
+                              text=True, timeout=600, cwd=str(tmp_path))
+
+    straight = run(tmp_path / "straight", -1, "fresh")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    killed = run(tmp_path / "killed", 6, "fresh")  # mid-epoch 1 (4 thermal batches per epoch)
+    assert killed.returncode == -9 and not (tmp_path / "killed" / "final.safetensors").exists()
+    resumed = run(tmp_path / "killed", -1, "resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    expected = load_file(str(tmp_path / "straight" / "final.safetensors"))
+    got = load_file(str(tmp_path / "killed" / "final.safetensors"))
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
