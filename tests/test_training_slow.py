@@ -105,7 +105,8 @@ _KILL_SCRIPT = textwrap.dedent("""
                           train_size={"thermal": 32, "depth": 24})
     trainer = pl.Trainer(accelerator="cpu", max_steps=9, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0,
-                         callbacks=[ModelCheckpoint(dirpath=out + "/ckpt", every_n_train_steps=1, save_last=True), Kill()])
+                         callbacks=[ModelCheckpoint(dirpath=out + "/ckpt", every_n_train_steps=1, save_last=True),
+                                    Kill()])
     trainer.fit(model, data, ckpt_path=out + "/ckpt/last.ckpt" if resume else None)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + "/final.safetensors")
 """)

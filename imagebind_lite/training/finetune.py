@@ -24,7 +24,8 @@ class LoraSpec:
     rank: int = 8                    # r, the adapter rank
     alpha: float = 16.0              # scaling numerator: the update is (alpha / r) * B @ A
     dropout: float = 0.0             # dropout on the adapter input
-    target_modules: List[str] = field(default_factory=lambda: ["qkv", "proj", "fc1", "fc2"])  # Linear names in the trunk
+    # names of the trunk's Linear layers that get adapters
+    target_modules: List[str] = field(default_factory=lambda: ["qkv", "proj", "fc1", "fc2"])
     train_head: bool = True          # also train the head (projection to the shared space)
 
 
@@ -45,7 +46,8 @@ def _peft():
     try:
         import peft
     except ImportError as exc:  # optional dependency: say how to get it
-        raise ImportError("LoRA fine-tuning needs peft: pip install 'imagebind-lite[lora]' (or pip install peft)") from exc
+        raise ImportError(
+            "LoRA fine-tuning needs peft: pip install 'imagebind-lite[lora]' (or pip install peft)") from exc
     return peft
 
 

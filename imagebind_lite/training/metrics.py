@@ -1,7 +1,8 @@
 """Retrieval metrics used while training (the full evaluation suite lives in evaluation/).
 
 Top-1 retrieval over a whole held-out set, both ways: row i of ``a`` should retrieve row i of
-``b`` among all rows (chance 1/N), unlike the in-batch top-1 the loss reports; or class-level: the retrieved row shares the label.
+``b`` among all rows (chance 1/N), unlike the in-batch top-1 the loss reports; or, with
+labels, class-level: the retrieved row shares the query's label.
 """
 from __future__ import annotations
 

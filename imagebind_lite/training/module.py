@@ -29,7 +29,7 @@ from imagebind_lite.errors import InputError
 from imagebind_lite.losses import symmetric_infonce
 from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder, plain_hparams
 from imagebind_lite.training.datasets import PIVOT
-from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks, merged_copy
+from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
 from imagebind_lite.training.metrics import retrieval_top1
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 

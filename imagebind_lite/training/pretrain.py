@@ -59,7 +59,8 @@ class PivotPretrainModule(pl.LightningModule):
         loss = F.cross_entropy(logits, batch["labels"])
         accuracy = (logits.argmax(dim=1) == batch["labels"]).float().mean()
         if self.attribute_head is not None:
-            loss = loss + self.hparams.attribute_weight * F.mse_loss(self.attribute_head(embeddings), batch["attributes"])
+            regression = F.mse_loss(self.attribute_head(embeddings), batch["attributes"])
+            loss = loss + self.hparams.attribute_weight * regression
         return loss, accuracy
 
     def training_step(self, batch, batch_idx: int):
