@@ -20,6 +20,20 @@ MIN_ROW_CHUNK, MAX_ROW_CHUNK = 4096, 1 << 18
 DEFAULT_QUERY_CHUNK = 256
 
 
+# Below this many queries the product is a matrix-vector one, memory-bound: numpy's bundled
+# OpenBLAS sgemv streamed the rows ~1.5x faster than torch's (MKL) mv here (1M x 512: 168 vs
+# 256 ms), so small batches go through numpy on zero-copy views of the same memory.
+NUMPY_GEMV_BELOW = 4
+
+
+def _scores_into(queries: torch.Tensor, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    if queries.shape[0] < NUMPY_GEMV_BELOW and rows.device.type == "cpu" and rows.dtype == torch.float32:
+        np_out = out.numpy()
+        np_out[...] = queries.numpy() @ rows.numpy().T
+        return out
+    return torch.mm(queries, rows.T, out=out)
+
+
 def _merge(best_s: torch.Tensor, best_i: torch.Tensor, s: torch.Tensor, i: torch.Tensor, k: int):
     cat_s = torch.cat([best_s, s], dim=1)
     cat_i = torch.cat([best_i, i], dim=1)
@@ -36,7 +50,7 @@ def _search_block(queries, rows, k, mask, row_chunk):
     for start in range(0, rows.shape[0], row_chunk):
         stop = min(start + row_chunk, rows.shape[0])
         scores = buffer if stop - start == buffer.shape[1] else torch.empty(q, stop - start, dtype=queries.dtype)
-        torch.mm(queries, rows[start:stop].T, out=scores)
+        _scores_into(queries, rows[start:stop], scores)
         if mask is not None:
             # filtered-out rows can never win: -inf keeps shapes fixed and avoids a gather
             scores.masked_fill_(~mask[start:stop].unsqueeze(0), float("-inf"))
