@@ -126,7 +126,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--modalities", default=",".join(MODALITIES))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); 1 avoids thread-barrier stalls on a busy machine")
+    parser.add_argument("--part", choices=("all", "encoder", "attention"), default="all")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,10 +138,12 @@ def main() -> int:
     print(f"dims={args.dims} batch={args.batch} repeats={args.repeats} threads={torch.get_num_threads()} "
           f"torch={torch.__version__}")
     modalities = args.modalities.split(",")
-    print_table("whole encoder (forward, inference mode)",
-                {m: bench_modality(official, ours, m, inputs[m], args.repeats) for m in modalities})
-    print_table("one attention layer (block 0): SDPA vs nn.MultiheadAttention",
-                {m: bench_attention(official, ours, m, inputs[m], args.repeats) for m in modalities})
+    if args.part in ("all", "encoder"):
+        print_table("whole encoder (forward, inference mode)",
+                    {m: bench_modality(official, ours, m, inputs[m], args.repeats) for m in modalities})
+    if args.part in ("all", "attention"):
+        print_table("one attention layer (block 0): SDPA vs nn.MultiheadAttention",
+                    {m: bench_attention(official, ours, m, inputs[m], args.repeats) for m in modalities})
     return 0
 
 
