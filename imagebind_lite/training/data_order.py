@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from imagebind_lite.training.datasets import fail_on_bad
+
 Cursor = Tuple[int, int, int]  # (epoch, cycle, batch index within the pass)
 
 
@@ -46,12 +48,13 @@ class PairLoader:
     """Iterable of collated batches; ``len()`` is batches per pass on this rank."""
 
     def __init__(self, dataset: Dataset, batch_size: int, collate_fn: Callable, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = True, num_workers: int = 0,
+                 seed: int = 0, drop_last: bool = True, num_workers: int = 0, on_bad_sample: str = "fail",
                  rank: Optional[int] = None, world_size: Optional[int] = None):
         default_rank, default_world = _dist_info()
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
+        self.on_bad_sample = on_bad_sample  # applied here, in the main process (datasets.fail_on_bad)
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
         self._epoch, self._cycle = 0, 0
@@ -61,10 +64,23 @@ class PairLoader:
                                  collate_fn=collate_fn, num_workers=num_workers, drop_last=drop_last,
                                  persistent_workers=num_workers > 0)
 
-    # Lightning calls ``dataloader.sampler.set_epoch(epoch)`` at every epoch start.
+    # Lightning calls ``dataloader.sampler.set_epoch(epoch)`` at every epoch start, and reads
+    # ``batch_sampler`` when it inspects a loader that has a ``sampler``.
+    batch_sampler = None
+
     @property
     def sampler(self) -> "PairLoader":
         return self
+
+    # The Stateful protocol tells Lightning this loader resumes mid-epoch. The position itself
+    # travels in the module's checkpoint (cursors of consumed batches; see the module
+    # docstring), because what a loader has *yielded* includes Lightning's pre-fetched batch.
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self._epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError(f"checkpoint was written with data seed {state['seed']}, this run uses {self.seed}")
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch, self._cycle = int(epoch), 0
@@ -108,6 +124,7 @@ class PairLoader:
         epoch, cycle = self._epoch, self._cycle
         self._index_sampler.indices = self._shard()[start * self.batch_size:]
         for index, batch in enumerate(self.loader, start=start):
+            fail_on_bad(batch.get("skipped", []), self.on_bad_sample)
             batch["cursor"] = (epoch, cycle, index)
             yield batch
         self._cycle = cycle + 1  # a restart within this epoch (max_size_cycle) is a new cycle

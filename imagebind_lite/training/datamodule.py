@@ -15,7 +15,6 @@ from typing import Dict, List, Optional, Union
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import DataLoader
 
 from imagebind_lite.data.world.config import EVAL_COLLECTION, WorldConfig
 from imagebind_lite.errors import InputError
@@ -170,7 +169,7 @@ class PairDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         hp = self.hparams
         loaders = {m: PairLoader(d, hp.batch_size, PairCollate(m), shuffle=True, seed=hp.seed,
-                                 drop_last=hp.drop_last, num_workers=hp.num_workers)
+                                 drop_last=hp.drop_last, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
                    for m, d in self.train_sets.items()}
         module = self._module()
         resume = getattr(module, "resume_cursors", None) if module is not None else None
@@ -185,7 +184,8 @@ class PairDataModule(pl.LightningDataModule):
         hp = self.hparams
         if not self.val_sets:
             return []
-        loaders = {m: DataLoader(d, batch_size=hp.val_batch_size or hp.batch_size, shuffle=False,
-                                 collate_fn=PairCollate(m), num_workers=hp.num_workers)
+        # PairLoader too (in order, sharded by rank, last batch kept): it applies the policy
+        loaders = {m: PairLoader(d, hp.val_batch_size or hp.batch_size, PairCollate(m), shuffle=False,
+                                 drop_last=False, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
                    for m, d in self.val_sets.items()}
         return CombinedLoader(loaders, mode="sequential")

@@ -2,9 +2,11 @@
 
 Every item is a dict ``{"id", "label", "vision" | "vision_emb", X}``: the image tensor, or the
 frozen pivot's cached embedding of it when a pivot cache is attached (then the image is never
-decoded again). Unreadable samples follow ``on_bad_sample``: ``"fail"`` raises the modality's
-``InputError`` (it names the file); ``"skip"`` returns a ``BadSample`` that the collate drops
-and reports in the batch under ``"skipped"``, so the training module can count and name them.
+decoded again). An unreadable sample becomes a ``BadSample`` (naming the file and modality)
+that the collate drops and lists in the batch under ``"skipped"``; the policy is applied in
+the main process (``fail_on_bad``), never inside a DataLoader worker, so ``on_bad_sample="fail"``
+raises one clean ``InputError`` naming the file and ``"skip"`` lets the training module count
+and name what was dropped.
 
 Transforms come from the encoders' data configs (``ModalitySpec.transform``), never from
 constants here. Reference: torch ``Dataset``/``collate_fn`` conventions.
@@ -42,6 +44,21 @@ class BadSample:
     source: str
     message: str
 
+    def error(self) -> InputError:
+        return InputError(f"unreadable sample {self.id!r} (on_bad_sample='fail'): {self.message}",
+                          modality=self.modality, source=self.source)
+
+
+def fail_on_bad(bad: Sequence[BadSample], policy: str) -> None:
+    """Apply the policy to the bad samples of one batch: raise the first under "fail"."""
+    if bad and policy == "fail":
+        raise bad[0].error()
+
+
+def _bare_message(exc: InputError) -> str:
+    """The message without the "[modality ..., source ...]" prefix (BadSample keeps those)."""
+    text = str(exc)
+    return text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text
 
 def check_policy(policy: str) -> str:
     if policy not in BAD_SAMPLE_POLICIES:
@@ -82,13 +99,11 @@ class PairDataset(Dataset):
 
     # ---- shared --------------------------------------------------------------------------------
     def load(self, index: int, modality: str):
-        """Transformed tensor, or a ``BadSample`` under the skip policy."""
+        """Transformed tensor, or a ``BadSample`` when the item cannot be read."""
         try:
             return self.transforms[modality](self.raw_item(index, modality), self.source(index, modality))
         except InputError as exc:
-            if self.on_bad_sample == "fail":
-                raise
-            return BadSample(self.sample_id(index), modality, self.source(index, modality), str(exc))
+            return BadSample(self.sample_id(index), modality, self.source(index, modality), _bare_message(exc))
 
     def __getitem__(self, index: int):
         sid = self.sample_id(index)
@@ -123,6 +138,7 @@ def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 6
     view = _InputView(dataset)
     loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     items = [item for chunk in loader for item in chunk]
+    fail_on_bad([tensor for tensor, _ in items if isinstance(tensor, BadSample)], dataset.on_bad_sample)
     # labels too: reading one may cost a full decode (the world renders the whole sample)
     dataset.input_cache = [tensor for tensor, _ in items]
     dataset.label_cache = [label for _, label in items]
@@ -234,7 +250,7 @@ class PairCollate:
 
     def __call__(self, items: Sequence[Any]) -> Dict[str, Any]:
         good = [item for item in items if not isinstance(item, BadSample)]
-        skipped = [(bad.source, bad.message) for bad in items if isinstance(bad, BadSample)]
+        skipped = [bad for bad in items if isinstance(bad, BadSample)]
         # ids as one numpy array, not a list: Lightning walks every list in a batch several
         # times per step (device moves, precision casts), a measurable cost with 1000s of ids.
         batch: Dict[str, Any] = {"ids": np.array([item["id"] for item in good], dtype=object), "skipped": skipped,

@@ -174,7 +174,7 @@ class AlignmentModule(pl.LightningModule):
     def _note(self, modality: str, pair: Dict[str, Any]) -> None:
         if "cursor" in pair:
             self._cursors[modality] = tuple(pair["cursor"])
-        self._skipped_epoch.extend(pair.get("skipped", []))
+        self._skipped_epoch.extend((bad.source, bad.message) for bad in pair.get("skipped", []))
 
     def _common_size(self, pair: Dict[str, Any]) -> Dict[str, Any]:
         """Under DDP the gather needs equal batches: trim to the smallest (skips shrink some)."""

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader
 
-from imagebind_lite.training.datasets import BadSample, PairDataset
+from imagebind_lite.training.datasets import BadSample, PairDataset, fail_on_bad
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def cache_key(pivot: nn.Module, data_config: dict, dataset_fingerprint: str) -> 
 
 def _collate_images(items):
     good = [(sid, image) for sid, image in items if not isinstance(image, BadSample)]
-    bad = [(image.source, image.message) for _, image in items if isinstance(image, BadSample)]
+    bad = [image for _, image in items if isinstance(image, BadSample)]
     ids = [sid for sid, _ in good]
     return ids, (torch.stack([image for _, image in good]) if good else None), bad
 
@@ -87,7 +87,8 @@ def compute_pivot_embeddings(pivot: nn.Module, dataset: PairDataset, batch_size:
     ids, chunks, skipped = [], [], []
     try:
         for batch_ids, images, bad in loader:
-            skipped.extend(bad)
+            fail_on_bad(bad, dataset.on_bad_sample)
+            skipped.extend((b.source, b.message) for b in bad)
             if images is not None:
                 ids.extend(batch_ids)
                 chunks.append(pivot(images.to(device)).float().cpu())
