@@ -64,17 +64,32 @@ _DDP_SCRIPT = textwrap.dedent("""
     assert torch.equal(gathered[0], gathered[1]), "ranks diverged"
     if trainer.is_global_zero:
         print("DDP-OK", trainer.world_size, float(trainer.callback_metrics["train/thermal/loss"]))
+
+    # skip policy under DDP: one rank's batch loses a sample, both ranks trim to the same size
+    model = AlignmentModule(pivot="vision/tiny", modalities={"thermal": "tiny"}, warmup_steps=1, total_steps=3)
+    data = PairDataModule(manifests={"thermal": sys.argv[2]}, batch_size=4, on_bad_sample="skip")
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, data)
+    skipped = trainer.strategy.reduce(torch.tensor(float(len(model.skipped_samples))), reduce_op="sum")
+    if trainer.is_global_zero:
+        print("DDP-SKIP-OK", trainer.global_step, int(skipped))
 """)
 
 
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu_trains_and_exports(tmp_path):
+    from training_helpers import write_thermal_manifest
+
+    manifest = write_thermal_manifest(tmp_path / "pairs", n=24)
+    (tmp_path / "pairs" / "thermal" / "004.png").write_bytes(b"broken")
     script = tmp_path / "ddp_run.py"
     script.write_text(_DDP_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
-                            timeout=600, cwd=str(tmp_path))
+    result = subprocess.run([sys.executable, str(script), str(tmp_path), str(manifest)], capture_output=True,
+                            text=True, timeout=600, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "DDP-OK 2" in result.stdout
+    assert "DDP-SKIP-OK 3 1" in result.stdout  # 24 pairs / 2 ranks / batch 4 = 3 steps, 1 skipped
     assert (tmp_path / "model" / "thermal.safetensors").is_file()
     from imagebind_lite import load_model
 
