@@ -164,3 +164,12 @@ def test_config_trains_a_modality_around_the_converted_pivot(small_model, tmp_pa
     assert torch.isfinite(loss)
     assert all(p.grad is None for p in module.pivot.parameters())
     assert module.encoders["thermal"].head.proj.weight.grad is not None
+
+
+def test_cli_converts_back_to_an_imagebind_state_dict(small_model, tmp_path):
+    small_model.save(tmp_path / "ours")
+    assert main(["convert", "--to-official", str(tmp_path / "ours"), str(tmp_path / "imagebind.pth")]) == 0
+    state = torch.load(tmp_path / "imagebind.pth", weights_only=True)
+    expected = to_official(small_model)
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], expected[k]) for k in state)
