@@ -44,6 +44,9 @@ def config_from_weights(modality: str, state: Mapping[str, torch.Tensor],
         output_scale=_output_scale(scale, base.output_scale),
         num_heads=num_heads or base.num_heads,
     )
+    if num_heads is None and width != base.width:  # heads cannot be read from weights: say what was assumed
+        log.warning("%s: width %d differs from %s's %d; assuming %d attention heads (pass num_heads if not)",
+                    modality, width, BASE_PRESET, base.width, base.num_heads)
     if width % derived["num_heads"]:
         raise CheckpointError(
             f"{modality}: width {width} is not divisible by {derived['num_heads']} heads; the checkpoint "
