@@ -80,6 +80,8 @@ class PairDataModule(pl.LightningDataModule):
         if mode not in TRAIN_MODES:
             raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
         check_policy(on_bad_sample)
+        if isinstance(world, dict):  # e.g. re-created from saved hyper-parameters
+            world = WorldConfig.from_dict(world)
         self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
         self._pivot = None
         self._data_configs: Optional[Dict[str, dict]] = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import lightning.pytorch as pl
 import numpy as np
@@ -45,7 +45,7 @@ class AlignmentModule(pl.LightningModule):
         self,
         pivot: str = "vision/tiny",
         modalities: Optional[Dict[str, str]] = None,
-        temperatures: Optional[Dict[str, TemperatureSpec]] = None,
+        temperatures: Optional[Dict[str, Union[TemperatureSpec, float]]] = None,
         lr: float = 1e-3,
         weight_decay: float = 0.05,
         warmup_steps: int = 50,
