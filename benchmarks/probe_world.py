@@ -5,7 +5,8 @@ Two probes on held-out eval samples, next to chance in the same run:
     modalities, on concept labels and on the binned attributes (tempo has no visual correlate:
     vision should sit at chance on it while audio and IMU read it);
   * tiny CNN: three strided convolutions trained briefly on the three camera modalities, since
-    a linear map on pixels cannot undo the objects' random positions.
+    a linear map on pixels cannot undo the objects' random positions (depth as disparity, the
+    way the depth modality feeds its encoder: on metres the same CNN stalls near chance).
 
     python benchmarks/probe_world.py [--concepts 16 64] [--train 3000] [--test 1000] [--epochs 12]
 """
@@ -26,6 +27,8 @@ CAMERAS = ("vision", "depth", "thermal")
 
 def _camera_tensor(samples, modality: str) -> torch.Tensor:
     x = np.stack([s[modality] for s in samples]).astype(np.float32)
+    if modality == "depth":  # depth enters encoders as disparity (ImageBind, our depth modality)
+        x = 1.0 / x
     x = x if x.ndim == 4 else x[..., None]
     x = torch.from_numpy(x).permute(0, 3, 1, 2)
     return (x - x.mean()) / (x.std() + 1e-6)
