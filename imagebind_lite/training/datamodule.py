@@ -24,7 +24,7 @@ from imagebind_lite.training.data_order import PairLoader
 from imagebind_lite.training.datasets import (
     PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
 )
-from imagebind_lite.training.pivot_cache import PivotCache
+from imagebind_lite.training.pivot_cache import PivotCache, state_dict_hash
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,12 @@ class PairDataModule(pl.LightningDataModule):
                 [(f"val-{m}", d) for m, d in self.val_sets.items()]
         if shared and not first:
             trainer.strategy.barrier("pivot-cache")  # wait for local rank 0 to write the files
+        pivot_hash = state_dict_hash(self._pivot)  # once for all data sets
         for name, dataset in named:
             if dataset.pivot_cache is not None:
                 continue
-            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[PIVOT], device)
+            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[PIVOT], device,
+                                                 pivot_hash=pivot_hash)
             if dataset.pivot_cache.skipped:
                 log.warning("%s: %d image(s) unreadable while caching: %s", name, len(dataset.pivot_cache.skipped),
                             ", ".join(s for s, _ in dataset.pivot_cache.skipped[:20]))

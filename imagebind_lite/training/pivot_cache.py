@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from safetensors import safe_open
@@ -61,9 +61,11 @@ def state_dict_hash(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(pivot: nn.Module, data_config: dict, dataset_fingerprint: str) -> str:
-    """What the cached embeddings depend on: pivot weights, image transform, the data."""
-    parts = {"version": CACHE_FORMAT_VERSION, "pivot": state_dict_hash(pivot),
+def cache_key(pivot: Union[nn.Module, str], data_config: dict, dataset_fingerprint: str) -> str:
+    """What the cached embeddings depend on: pivot weights (the module, or its
+    ``state_dict_hash`` computed once for many data sets), image transform, the data."""
+    weights = pivot if isinstance(pivot, str) else state_dict_hash(pivot)
+    parts = {"version": CACHE_FORMAT_VERSION, "pivot": weights,
              "data_config": data_config, "dataset": dataset_fingerprint}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -113,9 +115,11 @@ class PivotCache:
         return None if self.cache_dir is None else self.cache_dir / f"pivot-{name}-{key[:16]}.safetensors"
 
     def get(self, pivot: nn.Module, dataset: PairDataset, name: str, data_config: dict,
-            device: Optional[torch.device] = None, compute: bool = True) -> Optional[PivotEmbeddings]:
-        """Cached embeddings for ``dataset``; computed (and saved) on a miss when ``compute``."""
-        key = cache_key(pivot, data_config, dataset.fingerprint())
+            device: Optional[torch.device] = None, compute: bool = True,
+            pivot_hash: Optional[str] = None) -> Optional[PivotEmbeddings]:
+        """Cached embeddings for ``dataset``; computed (and saved) on a miss when ``compute``.
+        ``pivot_hash``: ``state_dict_hash(pivot)`` if already known (hashing a ViT-H takes s)."""
+        key = cache_key(pivot_hash or pivot, data_config, dataset.fingerprint())
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
