@@ -81,7 +81,9 @@ def _collate_images(items):
 def compute_pivot_embeddings(pivot: nn.Module, dataset: PairDataset, batch_size: int = 256,
                              num_workers: int = 0, device: Optional[torch.device] = None) -> PivotEmbeddings:
     """Embed every image of ``dataset`` once with the pivot in eval mode, without gradients."""
-    device = device or next(pivot.parameters()).device
+    if device is not None:  # setup runs before Lightning moves the module: bring the pivot along
+        pivot.to(device)
+    device = next(pivot.parameters()).device
     was_training = pivot.training
     pivot.eval()
     loader = DataLoader(dataset.images(), batch_size=batch_size, num_workers=num_workers,
