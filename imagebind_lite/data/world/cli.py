@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, WorldConfig
+from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, PAIR_COLLECTIONS, WorldConfig
 from imagebind_lite.data.world.writer import IMU_FORMATS
 from imagebind_lite.errors import InputError
 
@@ -20,7 +20,7 @@ def parse_sizes(text: str) -> Dict[str, int]:
     text = text.strip()
     if text.isdigit():
         n = int(text)
-        return {c: (max(1, n // 4) if c == EVAL_COLLECTION and n else n) for c in COLLECTIONS}
+        return {c: (max(1, n // 4) if c == EVAL_COLLECTION and n else n) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
     sizes = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")

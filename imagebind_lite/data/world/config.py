@@ -15,7 +15,11 @@ from imagebind_lite.errors import InputError
 PAIR_COLLECTIONS = ("text", "audio", "depth", "thermal", "imu")
 #: held-out evaluation collection: one instance carries all six modalities
 EVAL_COLLECTION = "eval"
-COLLECTIONS = PAIR_COLLECTIONS + (EVAL_COLLECTION,)
+#: pairs of two non-image modalities, for direct baselines (e.g. audio trained with text itself:
+#: the ceiling that emergent audio-text alignment is reported against); never used for pivot training
+DIRECT_COLLECTIONS = {"audio_text": ("audio", "text")}
+# New collections go at the end: a collection's position seeds its instances.
+COLLECTIONS = PAIR_COLLECTIONS + (EVAL_COLLECTION,) + tuple(DIRECT_COLLECTIONS)
 #: every modality a sample can carry, vision being the pivot
 MODALITIES = ("vision", "text", "audio", "depth", "thermal", "imu")
 

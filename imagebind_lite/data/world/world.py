@@ -17,7 +17,7 @@ import numpy as np
 from imagebind_lite.data.world import captions, scene
 from imagebind_lite.data.world.attributes import ATTRIBUTE_NAMES, NONVISUAL_ATTRIBUTES, bin_words, sample_attributes
 from imagebind_lite.data.world.concepts import Concept, make_concepts
-from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES, WorldConfig
+from imagebind_lite.data.world.config import COLLECTIONS, DIRECT_COLLECTIONS, EVAL_COLLECTION, MODALITIES, WorldConfig
 from imagebind_lite.data.world.motion import render_imu
 from imagebind_lite.data.world.noise import NoiseBank
 from imagebind_lite.data.world.sound import concept_tables, flutter, render_audio
@@ -53,6 +53,8 @@ class SyntheticWorld:
         """Modalities a sample of ``collection`` carries: vision plus X, or all six for eval."""
         if collection == EVAL_COLLECTION:
             return MODALITIES
+        if collection in DIRECT_COLLECTIONS:
+            return DIRECT_COLLECTIONS[collection]
         return ("vision", collection)
 
     def _rng(self, code: int, index: int, stream: int) -> np.random.Generator:

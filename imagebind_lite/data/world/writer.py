@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from imagebind_lite.data.world import fileio
-from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES
+from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES, PAIR_COLLECTIONS
 from imagebind_lite.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def write_world(world, out_dir, sizes: Optional[Mapping[str, int]] = None, progr
                 imu_format: str = "mixed") -> Dict[str, Path]:
     """Write the collections named in ``sizes`` (default 256 of each pair collection and 128
     eval samples) plus ``world.json``; return ``{collection: manifest path, "world": json}``."""
-    sizes = dict(sizes) if sizes is not None else {c: (128 if c == EVAL_COLLECTION else 256) for c in COLLECTIONS}
+    sizes = dict(sizes) if sizes is not None else {c: (128 if c == EVAL_COLLECTION else 256) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
     unknown = set(sizes) - set(COLLECTIONS)
     if unknown:
         raise InputError(f"unknown collections {sorted(unknown)}; expected some of {COLLECTIONS}",
