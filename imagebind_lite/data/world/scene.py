@@ -20,7 +20,12 @@ from imagebind_lite.data.world.config import WorldConfig
 from imagebind_lite.data.world.noise import NoiseBank
 
 THERMAL_RANGE_C = (0.0, 80.0)  # an 8-bit thermal image spans this many degrees, fixed gain
-FLOOR_NEAR_M = 1.0  # depth of the floor at the bottom edge of the frame
+FLOOR_NEAR_M = 0.6  # the floor's depth at the bottom edge of the frame
+
+
+def object_radius(size: float) -> float:
+    """Object radius in normalised image units (half the frame is 1.0)."""
+    return 0.22 + 0.33 * size
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Blob:
 class Scene:
     """Everything random about one scene except the object's own attributes."""
 
-    horizon: float  # v coordinate where wall meets floor (v grows downward)
+    horizon: float  # v coordinate where wall meets floor (v grows downward); may be off-frame
     wall_rgb: np.ndarray  # 0..1
     floor_rgb: np.ndarray  # 0..1
     wall_depth: float  # metres
@@ -57,6 +62,16 @@ def grid(size: int) -> Tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(axis, axis)
 
 
+def _horizon(attrs: Dict[str, float], wall_depth: float) -> float:
+    """Horizon that puts the floor under the object's base at the object's distance, so the
+    object rests on the floor: above the base the floor is farther (occluded by the object),
+    below it nearer. Floor depth is ``wall / (1 + k (v - h))`` with ``k`` fixing the depth at
+    the frame's bottom edge; solving depth(base) = distance for ``h`` gives this."""
+    base = attrs["y"] + object_radius(attrs["size"])
+    r = (wall_depth / attrs["distance"] - 1.0) / (wall_depth / FLOOR_NEAR_M - 1.0)
+    return (base - r) / (1.0 - r)
+
+
 def sample_scene(rng: np.random.Generator, attrs: Dict[str, float], cfg: WorldConfig) -> Scene:
     """Draw the nuisances of one scene (background, lighting, clutter)."""
     wall_depth = float(rng.uniform(4.5, 6.5))  # beyond the farthest object (3.9 m)
@@ -70,7 +85,7 @@ def sample_scene(rng: np.random.Generator, attrs: Dict[str, float], cfg: WorldCo
             temp=float(rng.uniform(-3.0, 6.0))))
     phi = float(rng.uniform(0, 2 * np.pi))
     return Scene(
-        horizon=float(rng.uniform(-0.3, 0.5)),
+        horizon=_horizon(attrs, wall_depth),
         wall_rgb=rng.uniform(0.3, 0.75, 3).astype(np.float32),
         floor_rgb=rng.uniform(0.2, 0.6, 3).astype(np.float32),
         wall_depth=wall_depth, ambient=float(rng.uniform(16.0, 26.0)),
@@ -78,9 +93,17 @@ def sample_scene(rng: np.random.Generator, attrs: Dict[str, float], cfg: WorldCo
         light=(float(np.cos(phi)), float(np.sin(phi))), clutter=clutter)
 
 
+def _background_depth(scene: Scene, v: np.ndarray) -> np.ndarray:
+    """Wall and floor depth in metres; the floor recedes from the bottom up to the horizon."""
+    h = scene.horizon
+    k = (scene.wall_depth / FLOOR_NEAR_M - 1.0) / (1.0 - h)
+    floor = scene.wall_depth / (1.0 + k * np.maximum(v - h, 0.0))
+    return np.where(v < h, scene.wall_depth, floor).astype(np.float32)
+
+
 def _object_frame(u, v, attrs, scene: Scene):
     """Object coordinates a, b, rho of every pixel, and the object's normalised radius."""
-    radius = 0.22 + 0.33 * attrs["size"]
+    radius = object_radius(attrs["size"])
     du, dv = u - attrs["x"], v - attrs["y"]
     c, s = np.cos(scene.angle), np.sin(scene.angle)
     a = (du * c + dv * s) / radius
@@ -88,12 +111,14 @@ def _object_frame(u, v, attrs, scene: Scene):
     return a, b, np.sqrt(a * a + b * b), radius
 
 
-def _blob_masks(u, v, clutter: List[Blob]) -> List[np.ndarray]:
+def _blob_masks(u, v, clutter: List[Blob], background: np.ndarray) -> List[np.ndarray]:
+    """Visible pixels of each clutter blob: inside its outline and nearer than the wall/floor
+    (a blob standing behind a stretch of floor is hidden by it, as in a z-buffer)."""
     masks = []
     for blob in clutter:
         du, dv = np.abs(u - blob.cx), np.abs(v - blob.cy)
-        masks.append(np.maximum(du, dv) <= blob.radius if blob.square
-                     else du * du + dv * dv <= blob.radius ** 2)
+        inside = np.maximum(du, dv) <= blob.radius if blob.square else du * du + dv * dv <= blob.radius ** 2
+        masks.append(inside & (blob.depth < background))
     return masks
 
 
@@ -105,7 +130,8 @@ def render_scene(concept: Concept, attrs: Dict[str, float], scene: Scene, uv, cf
     u, v = uv
     a, b, rho, radius = _object_frame(u, v, attrs, scene)
     mask = shapes.outline(concept.shape, a, b, rho)
-    blobs = _blob_masks(u, v, scene.clutter)
+    background = _background_depth(scene, v)
+    blobs = _blob_masks(u, v, scene.clutter, background)
     wall = v < scene.horizon
     keys = [int(k) for k in rng.integers(NoiseBank.KEY_RANGE, size=3)]
     out = {}
@@ -114,7 +140,7 @@ def render_scene(concept: Concept, attrs: Dict[str, float], scene: Scene, uv, cf
         out["vision"] = _vision(concept, attrs, scene, u, v, a, b, rho, mask, blobs, wall, grain)
     if "depth" in want:
         grain = noise.draw(keys[1], u.shape, cfg.depth_noise)
-        out["depth"] = _depth(concept, attrs, scene, v, rho, radius, mask, blobs, wall, grain)
+        out["depth"] = _depth(concept, attrs, scene, background, rho, radius, mask, blobs, grain)
     if "thermal" in want:
         grain = noise.draw(keys[2], u.shape, cfg.thermal_noise)
         out["thermal"] = _thermal(concept, scene, v, b, rho, mask, blobs, wall, grain, cfg.thermal_bits)
@@ -134,11 +160,8 @@ def _vision(concept, attrs, scene, u, v, a, b, rho, mask, blobs, wall, grain) ->
     return np.clip(img * 255.0 + grain, 0, 255).astype(np.uint8)
 
 
-def _depth(concept, attrs, scene, v, rho, radius, mask, blobs, wall, grain) -> np.ndarray:
-    h = scene.horizon
-    # floor recedes from FLOOR_NEAR_M at the bottom edge to the wall at the horizon
-    k = (scene.wall_depth / FLOOR_NEAR_M - 1.0) / (1.0 - h)
-    depth = np.where(wall, scene.wall_depth, scene.wall_depth / (1.0 + k * np.maximum(v - h, 0.0)))
+def _depth(concept, attrs, scene, background, rho, radius, mask, blobs, grain) -> np.ndarray:
+    depth = background.copy()
     for blob, m in zip(scene.clutter, blobs):
         depth[m] = blob.depth
     dist = attrs["distance"]
@@ -149,7 +172,8 @@ def _depth(concept, attrs, scene, v, rho, radius, mask, blobs, wall, grain) -> n
 
 def _thermal(concept, scene, v, b, rho, mask, blobs, wall, grain, bits: int) -> np.ndarray:
     amb = scene.ambient
-    temp = np.where(wall, amb, amb - 1.5 + (v - scene.horizon)).astype(np.float32)
+    # the floor is a little cooler than the air, warming toward the camera (bounded: h may be far off-frame)
+    temp = np.where(wall, amb, amb - 1.5 + 0.5 * np.minimum(v - scene.horizon, 2.0)).astype(np.float32)
     for blob, m in zip(scene.clutter, blobs):
         temp[m] = amb + blob.temp
     temp[mask] = amb + concept.heat_delta * shapes.heat(concept.heat_profile, b[mask], rho[mask])
