@@ -34,6 +34,7 @@ def save_model(model, directory) -> Path:
             save_file(weights, str(staging / f"{modality}.safetensors"))
             config["encoders"][modality] = encoder.config.to_dict()
         (staging / "config.json").write_text(json.dumps(config, indent=2))
+        staging.chmod(0o755)  # mkdtemp makes it owner-only; a model directory is meant to be shared
         _replace_directory(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -63,8 +64,11 @@ def read_config(directory: Path) -> dict:
     return config
 
 
-def load_model(directory, modalities=None, device: str = "cpu"):
-    """Rebuild a ``MultiModalModel`` from a saved-model directory, without pickle."""
+def load_model(directory, modalities=None, device: str = "cpu", dtype=None):
+    """Rebuild a ``MultiModalModel`` from a saved-model directory, without pickle.
+
+    ``dtype``: cast the encoders (e.g. ``torch.bfloat16``); default: as built (float32).
+    """
     from imagebind_lite.encoder import MultiModalModel, create_encoder
 
     directory = Path(directory)
@@ -82,5 +86,5 @@ def load_model(directory, modalities=None, device: str = "cpu"):
         missing, unexpected = encoder.load_state_dict(weights, strict=False)
         if missing or unexpected:
             raise CheckpointError(f"{weights_path} does not match its config: missing {missing}, unexpected {unexpected}")
-        encoders[modality] = encoder.to(device)
+        encoders[modality] = encoder.to(device=device, dtype=dtype) if dtype is not None else encoder.to(device)
     return MultiModalModel(encoders).eval()

@@ -5,5 +5,5 @@
 #   checkpoint-conversion parity. Installed --no-deps so it cannot move our torch pin.
 set -euo pipefail
 venv="${1:-.venv}"
-"$venv/bin/pip" install --quiet --no-deps imagebind-unofficial pytorchvideo==0.1.5 iopath fvcore
-"$venv/bin/pip" install --quiet ftfy regex einops pandas portalocker 'setuptools<80'
+"$venv/bin/pip" install --quiet --no-deps imagebind-unofficial==0.1.1 pytorchvideo==0.1.5
+"$venv/bin/pip" install --quiet iopath einops ftfy regex pandas 'setuptools<80'

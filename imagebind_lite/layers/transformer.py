@@ -72,7 +72,8 @@ class Transformer(nn.Module):
         super().__init__()
         self.causal = causal
         self.pre_norm = nn.LayerNorm(width, eps=1e-6) if pre_norm else nn.Identity()
-        rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
+        # Plain floats (not torch.linspace) so the trunk can be built on the meta device.
+        rates = [drop_path * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(width, num_heads, mlp_ratio, rate, extra_kv, layer_scale) for rate in rates
         )
