@@ -123,6 +123,17 @@ def test_lightning_cli_fit_runs_a_world_config(tmp_path, monkeypatch):
     assert "AlignmentModule" in resolved and "train_size: 16" in resolved
 
 
+def test_cli_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
+    from imagebind_lite.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = REPO / "configs" / "world" / "align_thermal.yaml"
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", "--config", str(config), "--model.init_args.pivot=no/such/pivot"])
+    assert exited.value.code == 2
+    assert "'no/such/pivot' is neither a saved-model directory nor a 'vision' preset" in capsys.readouterr().err
+
+
 def _config_parser():
     from lightning.pytorch import LightningDataModule, LightningModule, Trainer
     from lightning.pytorch.cli import LightningArgumentParser

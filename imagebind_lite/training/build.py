@@ -14,6 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from imagebind_lite.encoder import Encoder, create_encoder
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses import Temperature
+from imagebind_lite.registry import get_modality
 
 # ImageBind's fixed logit scales per pair (Girdhar et al. 2023, section 4 / released configs).
 IMAGEBIND_SCALES = {"audio": 20.0, "depth": 5.0, "thermal": 10.0, "imu": 5.0}
@@ -82,6 +83,8 @@ def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] =
             raise InputError(f"saved model has no {modality!r} encoder", modality=modality, source=str(path))
         return model.encoder(modality).train()
     name = spec if "/" in spec else f"{modality}/{spec}"
-    if not name.startswith(f"{modality}/"):
-        raise InputError(f"preset {spec!r} is not a {modality!r} preset", modality=modality)
+    presets = get_modality(modality).presets()
+    if not name.startswith(f"{modality}/") or name.split("/", 1)[1] not in presets:
+        raise InputError(f"{spec!r} is neither a saved-model directory nor a {modality!r} preset "
+                         f"(presets: {', '.join(sorted(presets))})", modality=modality, source=str(spec))
     return create_encoder(name, **(overrides or {}))

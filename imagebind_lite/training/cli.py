@@ -35,12 +35,31 @@ def _register_short_names() -> None:
 def run_lightning_cli(argv: Optional[Sequence[str]] = None) -> ImageBindLiteCLI:
     """Run LightningCLI on ``argv`` (e.g. ``["fit", "--config", "configs/world/align_audio.yaml"]``)."""
     _register_short_names()
+    # From the console script argv *is* sys.argv[1:]; passing it again makes LightningCLI warn.
+    args = None if argv is None or list(argv) == sys.argv[1:] else list(argv)
     try:
         return ImageBindLiteCLI(
             LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-            args=list(argv) if argv is not None else None, seed_everything_default=0,
-            save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+            args=args, seed_everything_default=0, save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
         )
-    except ImageBindLiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ImageBindLiteError, ValueError) as exc:
+        ours = _our_error(exc)
+        if ours is None:
+            raise
+        print(f"error: {ours}", file=sys.stderr)
         raise SystemExit(2) from exc
+
+
+def _our_error(exc: BaseException) -> Optional[str]:
+    """Our input error, even when jsonargparse re-raised it while building a class."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ImageBindLiteError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    # jsonargparse folds instantiation errors of Union types into one ValueError's text
+    for line in str(exc).splitlines():
+        if line.strip().startswith("- [modality"):  # InputError's "[modality ...]" prefix
+            return line.strip()[2:]
+    return None
