@@ -153,3 +153,19 @@ def test_every_config_parses_against_the_classes(config):
     """Types and names are checked without building anything (the ImageBind-size ones need GPUs)."""
     parsed = _config_parser().parse_path(str(config))
     assert parsed.model.class_path.split(".")[-1] in ("AlignmentModule", "PivotPretrainModule")
+
+
+def test_lora_without_peft_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # import peft -> ImportError
+    with pytest.raises(ImportError, match="pip install 'imagebind-lite\\[lora\\]'"):
+        module(lora={"thermal": LoraSpec(rank=2)})
+
+
+@pytest.mark.parametrize("mode, steps", [("min_size", 2), ("max_size_cycle", 4)])
+def test_combined_loader_modes_set_the_epoch_length(tmp_path, mode, steps):
+    model = module(pairs=("thermal", "depth"))
+    run = trainer(tmp_path, max_steps=-1, max_epochs=1)
+    run.fit(model, world_data(train_size={"thermal": 32, "depth": 16}, batch_size=8, mode=mode))
+    assert run.global_step == steps
