@@ -114,12 +114,13 @@ def _resumable_run(root, callbacks=(), ckpt_path=None, max_steps=7):
     return model
 
 
-def test_interrupted_and_resumed_run_reaches_the_same_weights(tmp_path):
+@pytest.mark.parametrize("crash_at", [5, 4], ids=["mid-epoch", "epoch-boundary"])
+def test_interrupted_and_resumed_run_reaches_the_same_weights(tmp_path, crash_at):
     straight = _resumable_run(tmp_path / "straight")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _resumable_run(tmp_path / "resumed", callbacks=[_Crash(at_step=5)])  # mid-epoch 1
+        _resumable_run(tmp_path / "resumed", callbacks=[_Crash(at_step=crash_at)])  # 4 steps per epoch
     last = tmp_path / "resumed" / "ckpt" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["global_step"] == 5
+    assert torch.load(last, weights_only=True)["global_step"] == crash_at
     resumed = _resumable_run(tmp_path / "resumed", ckpt_path=str(last))
     for name, tensor in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=1e-6, msg=name)
