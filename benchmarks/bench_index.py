@@ -130,9 +130,9 @@ def bench_ann(kind, data, queries, args):
     log.info("%s build over %d rows: %.1fs", kind, len(data), build)
     times, res = best_of(args.repeats, {"exact": lambda: index.search_rows(queries, args.k, backend="exact")[1]})
     if kind == "ivf":
-        params, setter = (1, 2, 4, 8, 16, 32, 64, 128, 256), lambda v: setattr(cfg, "nprobe", v)
+        params, setter = (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64, 128, 256), lambda v: setattr(cfg, "nprobe", v)
     else:
-        params, setter = (16, 32, 64, 128, 256, 512), lambda v: setattr(cfg, "ef_search", v)
+        params, setter = (8, 16, 24, 32, 48, 64, 128, 256, 512), lambda v: setattr(cfg, "ef_search", v)
     out = sweep_ann(index, queries, res["exact"].numpy(), times["exact"], params, setter, args)
     out.update({"rows": len(data), "build_s": build, "exact_s": times["exact"]})
     return out, index

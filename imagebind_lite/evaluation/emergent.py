@@ -118,7 +118,7 @@ def emergent_matrix(embeddings: Mapping[str, torch.Tensor], labels: Optional[Seq
     rel = torch.eye(n, dtype=torch.bool) if match == "instance" else relevance_from_ids(labels, labels)
     matrix = EmergentMatrix(mods)
     for a, b in itertools.permutations(mods, 2):
-        result = retrieval_metrics(embeddings[a], embeddings[b], rel, ks=ks)
+        result = retrieval_metrics(embeddings[a], embeddings[b], rel, ks=ks, with_map=False)
         matrix.cells.extend(_cell(a, b, f"R@{k}", result[f"R@{k}"], trained, direct_scores) for k in ks)
     if class_text_emb is not None and labels is not None:
         for m in mods:

@@ -35,7 +35,7 @@ def _pair_probe(a: torch.Tensor, b: torch.Tensor, seed: int) -> float:
     return linear_probe_accuracy(x, y, seed=seed)
 
 
-def modality_gap(emb_by_modality: Mapping[str, torch.Tensor], max_per_modality: int = 2000,
+def modality_gap(emb_by_modality: Mapping[str, torch.Tensor], max_per_modality: int = 1000,
                  seed: int = 0) -> Dict[str, object]:
     """Centroid norms and distances, and linear-probe separability (pairwise and joint)."""
     gen = torch.Generator().manual_seed(seed)
