@@ -8,7 +8,7 @@ Two probes on held-out eval samples, next to chance in the same run:
     a linear map on pixels cannot undo the objects' random positions (depth as disparity, the
     way the depth modality feeds its encoder: on metres the same CNN stalls near chance).
 
-    python benchmarks/probe_world.py [--concepts 16 64] [--train 3000] [--test 1000] [--epochs 12]
+    python benchmarks/probe_world.py [--concepts 16 64] [--train 3000] [--test 1000] [--epochs 20]
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--concepts", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
