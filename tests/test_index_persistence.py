@@ -102,3 +102,10 @@ def test_shards_round_trip_and_corruption(tmp_path):
         list(read_shards(tmp_path / "s"))
     with pytest.raises(InputError):
         write_shard(tmp_path / "bad", emb, ["only-one"], "audio")
+
+
+def test_empty_index_round_trip(tmp_path):
+    empty = EmbeddingIndex(4)
+    assert empty.search(torch.randn(2, 4)) == [[], []]
+    loaded = EmbeddingIndex.load(empty.save(tmp_path / "empty"))
+    assert (len(loaded), loaded.dim) == (0, 4)
