@@ -99,7 +99,7 @@ def _bare_steps(args, module: AlignmentModule, batches) -> float:
         if step == args.steps:
             break
         embeddings = F.normalize(encoder(batch[args.pair]), dim=-1)
-        loss = symmetric_infonce(embeddings, F.normalize(batch["vision_emb"], dim=-1), temperature.scale)
+        loss = symmetric_infonce(embeddings, F.normalize(batch["pivot_emb"], dim=-1), temperature.scale)
         loss.backward()
         optimizer.step()
         scheduler.step()

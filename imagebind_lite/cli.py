@@ -28,7 +28,8 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("imagebind_lite").setLevel(logging.INFO)  # ours at INFO; Lightning keeps its own
     if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
         from imagebind_lite.training.cli import run_lightning_cli
 

@@ -69,7 +69,7 @@ def test_cached_pivot_gives_the_same_loss_as_recomputing(tmp_path):
     model = module()
     cached = _first_batch(world_data(cache_dir=str(tmp_path)), model)
     fresh = _first_batch(world_data(use_pivot_cache=False), model)
-    assert list(cached["ids"]) == list(fresh["ids"]) and "vision_emb" in cached and "vision" in fresh
+    assert list(cached["ids"]) == list(fresh["ids"]) and "pivot_emb" in cached and "pivot" in fresh
     with torch.no_grad():
         loss_cached = model.pair_loss("thermal", cached).loss
         loss_fresh = model.pair_loss("thermal", fresh).loss

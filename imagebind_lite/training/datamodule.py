@@ -84,15 +84,16 @@ class PairDataModule(pl.LightningDataModule):
             world = WorldConfig.from_dict(world)
         self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
         self._pivot = None
+        self._pivot_modality = PIVOT
         self._data_configs: Optional[Dict[str, dict]] = None
         self.train_sets: Dict[str, PairDataset] = {}
         self.val_sets: Dict[str, PairDataset] = {}
         self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64), num_workers=num_workers)
 
     # ---- wiring to the model -----------------------------------------------------------------
-    def bind(self, pivot, data_configs: Dict[str, dict]) -> "PairDataModule":
+    def bind(self, pivot, data_configs: Dict[str, dict], pivot_modality: str = PIVOT) -> "PairDataModule":
         """Use this pivot and these data configs (``AlignmentModule.data_configs()``)."""
-        self._pivot, self._data_configs = pivot, dict(data_configs)
+        self._pivot, self._data_configs, self._pivot_modality = pivot, dict(data_configs), pivot_modality
         return self
 
     def _module(self):
@@ -104,7 +105,7 @@ class PairDataModule(pl.LightningDataModule):
             return list(self.hparams.pairs)
         if self.world is None:
             return list(self.manifests)
-        return [m for m in self._data_configs if m != PIVOT]
+        return [m for m in self._data_configs if m != self._pivot_modality]
 
     # ---- datasets ------------------------------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
@@ -112,12 +113,13 @@ class PairDataModule(pl.LightningDataModule):
         if self._data_configs is None:
             if module is None or not hasattr(module, "data_configs"):
                 raise InputError("PairDataModule needs a training module with data_configs(), or bind()")
-            self.bind(module.pivot, module.data_configs())
+            self.bind(module.pivot, module.data_configs(), getattr(module, "pivot_modality", PIVOT))
         transforms = {m: get_modality(m).transform(c) for m, c in self._data_configs.items()}
         for modality in self.pair_modalities():
             if modality not in transforms:
                 raise InputError(f"no encoder for pair {modality!r}", modality=modality)
-            pair_transforms = {PIVOT: transforms[PIVOT], modality: transforms[modality]}
+            pivot = self._pivot_modality
+            pair_transforms = {pivot: transforms[pivot], modality: transforms[modality]}
             if stage in (None, "fit") and modality not in self.train_sets:
                 self.train_sets[modality] = self._dataset(modality, pair_transforms, train=True)
             held_out = None if modality in self.val_sets else self._dataset(modality, pair_transforms, train=False)
@@ -139,13 +141,14 @@ class PairDataModule(pl.LightningDataModule):
             if size <= 0:
                 return None
             return WorldPairDataset(self.world, collection, size, transforms, modality=modality,
-                                    on_bad_sample=hp.on_bad_sample)
+                                    on_bad_sample=hp.on_bad_sample, pivot_modality=self._pivot_modality)
         source = (self.manifests if train else self.val_manifests).get(modality)
         if source is None:
             if train:
                 raise InputError(f"no manifest for pair {modality!r}", modality=modality)
             return None
-        return ManifestPairDataset(source, modality, transforms, on_bad_sample=hp.on_bad_sample)
+        return ManifestPairDataset(source, modality, transforms, on_bad_sample=hp.on_bad_sample,
+                                   pivot_modality=self._pivot_modality)
 
     def _attach_pivot_cache(self) -> None:
         """Compute on one process per node first, then every process loads from disk."""
@@ -161,7 +164,7 @@ class PairDataModule(pl.LightningDataModule):
         for name, dataset in named:
             if dataset.pivot_cache is not None:
                 continue
-            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[PIVOT], device,
+            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[self._pivot_modality], device,
                                                  pivot_hash=pivot_hash)
             if dataset.pivot_cache.skipped:
                 log.warning("%s: %d image(s) unreadable while caching: %s", name, len(dataset.pivot_cache.skipped),
@@ -172,7 +175,7 @@ class PairDataModule(pl.LightningDataModule):
     # ---- loaders -------------------------------------------------------------------------------
     def train_dataloader(self):
         hp = self.hparams
-        loaders = {m: PairLoader(d, hp.batch_size, PairCollate(m), shuffle=True, seed=hp.seed,
+        loaders = {m: PairLoader(d, hp.batch_size, PairCollate(m, self._pivot_modality), shuffle=True, seed=hp.seed,
                                  drop_last=hp.drop_last, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
                    for m, d in self.train_sets.items()}
         module = self._module()
@@ -189,7 +192,7 @@ class PairDataModule(pl.LightningDataModule):
         if not self.val_sets:
             return []
         # PairLoader too (in order, sharded by rank, last batch kept): it applies the policy
-        loaders = {m: PairLoader(d, hp.val_batch_size or hp.batch_size, PairCollate(m), shuffle=False,
+        loaders = {m: PairLoader(d, hp.val_batch_size or hp.batch_size, PairCollate(m, self._pivot_modality), shuffle=False,
                                  drop_last=False, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
                    for m, d in self.val_sets.items()}
         return CombinedLoader(loaders, mode="sequential")

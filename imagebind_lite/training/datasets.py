@@ -1,8 +1,8 @@
 """Pair datasets (image, X) over manifests or the synthetic world, and their collate.
 
-Every item is a dict ``{"id", "label", "vision" | "vision_emb", X}``: the image tensor, or the
-frozen pivot's cached embedding of it when a pivot cache is attached (then the image is never
-decoded again). An unreadable sample becomes a ``BadSample`` (naming the file and modality)
+Every item is a dict ``{"id", "label", "pivot" | "pivot_emb", X}``: the pivot's input tensor
+(the image, unless another ``pivot_modality`` anchors the pair), or the frozen pivot's cached
+embedding of it when a pivot cache is attached (then the image is never decoded again). An unreadable sample becomes a ``BadSample`` (naming the file and modality)
 that the collate drops and lists in the batch under ``"skipped"``; the policy is applied in
 the main process (``fail_on_bad``), never inside a DataLoader worker, so ``on_bad_sample="fail"``
 raises one clean ``InputError`` naming the file and ``"skip"`` lets the training module count
@@ -29,7 +29,8 @@ from imagebind_lite.registry import get_modality
 
 log = logging.getLogger(__name__)
 
-PIVOT = "vision"
+PIVOT = "vision"  # the default pivot modality: ImageBind binds everything to images
+PIVOT_INPUT, PIVOT_EMB = "pivot", "pivot_emb"  # batch keys, whatever the pivot's modality
 BAD_SAMPLE_POLICIES = ("skip", "fail")
 # World raw data that needs its rate alongside (modalities accept (array, rate) tuples).
 _WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
@@ -70,8 +71,10 @@ class PairDataset(Dataset):
     """Base class: subclasses provide ``__len__``, ``sample_id``, ``label``, ``raw_item``,
     ``source`` and ``fingerprint``; this class applies transforms, the cache and the policy."""
 
-    def __init__(self, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail"):
+    def __init__(self, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail",
+                 pivot_modality: str = PIVOT):
         self.modality = modality
+        self.pivot_modality = pivot_modality
         self.transforms = dict(transforms)
         self.on_bad_sample = check_policy(on_bad_sample)
         self.pivot_cache = None  # PivotEmbeddings once attached; see pivot_cache.py
@@ -112,13 +115,14 @@ class PairDataset(Dataset):
         if self.pivot_cache is not None:
             embedding = self.pivot_cache.get(sid)
             if embedding is None:  # its image failed while the cache was built (skip policy)
-                return BadSample(sid, PIVOT, self.source(index, PIVOT), "image unreadable (found when caching)")
-            item["vision_emb"] = embedding
+                pivot = self.pivot_modality
+                return BadSample(sid, pivot, self.source(index, pivot), "pivot input unreadable (found when caching)")
+            item[PIVOT_EMB] = embedding
         else:
-            image = self.load(index, PIVOT)
+            image = self.load(index, self.pivot_modality)
             if isinstance(image, BadSample):
                 return image
-            item[PIVOT] = image
+            item[PIVOT_INPUT] = image
         other = self.load(index, self.modality) if self.input_cache is None else self.input_cache[index]
         if isinstance(other, BadSample):
             return other
@@ -165,17 +169,19 @@ class ImageView(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int):
-        return self.pairs.sample_id(index), self.pairs.load(index, PIVOT)
+        return self.pairs.sample_id(index), self.pairs.load(index, self.pairs.pivot_modality)
 
 
 class ManifestPairDataset(PairDataset):
-    """(image, X) pairs listed in a manifest with a ``vision`` column and an X column."""
+    """(pivot, X) pairs listed in a manifest with a pivot column (``vision``) and an X column."""
 
-    def __init__(self, manifest, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail"):
-        super().__init__(modality, transforms, on_bad_sample)
-        self.manifest = manifest if hasattr(manifest, "rows") else read_manifest(manifest, [PIVOT, modality])
-        self.manifest.require([PIVOT, modality])
-        self._text = {m: get_modality(m).strings_are_data for m in (PIVOT, modality)}
+    def __init__(self, manifest, modality: str, transforms: Dict[str, Callable], on_bad_sample: str = "fail",
+                 pivot_modality: str = PIVOT):
+        super().__init__(modality, transforms, on_bad_sample, pivot_modality)
+        columns = [pivot_modality, modality]
+        self.manifest = manifest if hasattr(manifest, "rows") else read_manifest(manifest, columns)
+        self.manifest.require(columns)
+        self._text = {m: get_modality(m).strings_are_data for m in columns}
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -203,10 +209,11 @@ class WorldPairDataset(PairDataset):
     """(image, X) pairs of one synthetic-world collection, generated in memory."""
 
     def __init__(self, config, collection: str, size: int, transforms: Dict[str, Callable],
-                 modality: Optional[str] = None, start: int = 0, on_bad_sample: str = "fail"):
+                 modality: Optional[str] = None, start: int = 0, on_bad_sample: str = "fail",
+                 pivot_modality: str = PIVOT):
         from imagebind_lite.data.world import WorldDataset
 
-        super().__init__(modality or collection, transforms, on_bad_sample)
+        super().__init__(modality or collection, transforms, on_bad_sample, pivot_modality)
         self.world = WorldDataset(config, collection, size, start=start)
         self._last = (None, None)  # (index, raw sample): vision and X come from one generation
 
@@ -245,8 +252,9 @@ class WorldPairDataset(PairDataset):
 class PairCollate:
     """Batch pair items: drop ``BadSample`` entries and list them under ``"skipped"``."""
 
-    def __init__(self, modality: str):
+    def __init__(self, modality: str, pivot_modality: str = PIVOT):
         self.modality = modality
+        self.pivot_modality = pivot_modality
 
     def __call__(self, items: Sequence[Any]) -> Dict[str, Any]:
         good = [item for item in items if not isinstance(item, BadSample)]
@@ -257,8 +265,9 @@ class PairCollate:
                                  "labels": torch.tensor([item["label"] for item in good], dtype=torch.long)}
         if not good:
             return batch
-        pivot_key = "vision_emb" if "vision_emb" in good[0] else PIVOT
-        batch[pivot_key] = _stack(PIVOT if pivot_key == PIVOT else None, [item[pivot_key] for item in good])
+        cached = PIVOT_EMB in good[0]
+        pivot_key = PIVOT_EMB if cached else PIVOT_INPUT
+        batch[pivot_key] = _stack(None if cached else self.pivot_modality, [item[pivot_key] for item in good])
         batch[self.modality] = _stack(self.modality, [item[self.modality] for item in good])
         return batch
 

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from imagebind_lite.encoder import MultiModalModel
 from imagebind_lite.saved_model import save_model
-from imagebind_lite.training.datasets import PIVOT
 from imagebind_lite.training.finetune import merged_copy
 
 
 def export_alignment(module, directory) -> Path:
     """``module``: an ``AlignmentModule`` (pivot, encoders, temperatures)."""
-    encoders = {PIVOT: module.pivot, **{m: merged_copy(e) for m, e in module.encoders.items()}}
+    encoders = {module.pivot_modality: module.pivot, **{m: merged_copy(e) for m, e in module.encoders.items()}}
     directory = save_model(MultiModalModel(encoders), directory)
     scales = {m: {"scale": t.value, "learnable": t.learnable} for m, t in module.temperatures.items()}
     (Path(directory) / "temperatures.json").write_text(json.dumps(scales, indent=2))

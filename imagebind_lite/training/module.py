@@ -28,14 +28,14 @@ from torch import nn
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses import symmetric_infonce
 from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder, plain_hparams
-from imagebind_lite.training.datasets import PIVOT
+from imagebind_lite.training.datasets import PIVOT, PIVOT_EMB, PIVOT_INPUT
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
 from imagebind_lite.training.metrics import retrieval_top1
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
-_PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT, "vision_emb"}
+_PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT_INPUT, PIVOT_EMB}
 
 
 class AlignmentModule(pl.LightningModule):
@@ -55,6 +55,7 @@ class AlignmentModule(pl.LightningModule):
         unfreeze_last_n_blocks: Optional[Dict[str, int]] = None,
         lora: Optional[Dict[str, LoraSpec]] = None,
         encoder_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
+        pivot_modality: str = PIVOT,
     ):
         """
         Args:
@@ -69,14 +70,17 @@ class AlignmentModule(pl.LightningModule):
             unfreeze_last_n_blocks: modality -> N: train only the last N blocks + head.
             lora: modality -> LoraSpec: train LoRA adapters (needs peft) + head.
             encoder_overrides: modality -> EncoderConfig fields changed on the preset.
+            pivot_modality: the frozen anchor's modality: "vision" (ImageBind), or e.g. "text"
+                to train a direct baseline against a frozen text encoder.
         """
         super().__init__()
         self.save_hyperparameters()
         plain_hparams(self)
         modalities = dict(modalities or {"audio": "tiny"})
-        if PIVOT in modalities:
-            raise InputError("the pivot modality cannot also be aligned", modality=PIVOT)
-        self.pivot = load_encoder(pivot, PIVOT)
+        if pivot_modality in modalities:
+            raise InputError("the pivot modality cannot also be aligned", modality=pivot_modality)
+        self.pivot_modality = pivot_modality
+        self.pivot = load_encoder(pivot, pivot_modality)
         self.pivot.requires_grad_(False).eval()
         overrides = encoder_overrides or {}
         self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m)) for m, spec in modalities.items()})
@@ -112,7 +116,7 @@ class AlignmentModule(pl.LightningModule):
 
     def data_configs(self) -> Dict[str, dict]:
         """Data config per modality (pivot included): transforms are derived from these."""
-        return {PIVOT: self.pivot.data_config, **{m: e.data_config for m, e in self.encoders.items()}}
+        return {self.pivot_modality: self.pivot.data_config, **{m: e.data_config for m, e in self.encoders.items()}}
 
     def on_fit_start(self) -> None:
         # Lightning warns about modules in eval mode at fit start; the frozen pivot is on purpose.
@@ -133,7 +137,7 @@ class AlignmentModule(pl.LightningModule):
 
     def pair_embeddings(self, modality: str, pair: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """(pivot embeddings, X embeddings), both L2-normalised, for one pair batch."""
-        pivot = pair["vision_emb"] if "vision_emb" in pair else self.embed_pivot(pair[PIVOT])
+        pivot = pair[PIVOT_EMB] if PIVOT_EMB in pair else self.embed_pivot(pair[PIVOT_INPUT])
         other = self.encoders[modality](pair[modality])
         # Converted ImageBind encoders may scale their outputs; the loss wants unit vectors.
         return F.normalize(pivot.float(), dim=-1), F.normalize(other.float(), dim=-1)

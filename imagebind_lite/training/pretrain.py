@@ -102,24 +102,64 @@ class _WorldImages(Dataset):
         return self.transform(sample[PIVOT], sample["id"]), sample["label"], attrs
 
 
+class _ManifestImages(Dataset):
+    """Labelled images from the ``vision`` column of manifests (the world's written files), with the
+    visible attributes read from columns of the same names."""
+
+    def __init__(self, rows, transform, attributes):
+        self.rows, self.transform, self.attributes = rows, transform, list(attributes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        manifest, row = self.rows[index]
+        values = manifest.rows[row]
+        attrs = torch.tensor([float(values[a]) for a in self.attributes], dtype=torch.float32)
+        path = manifest.item(row, PIVOT)
+        return self.transform(path, str(path)), manifest.label(row), attrs
+
+
+def _manifest_rows(paths, attributes, seed: int):
+    """Every (manifest, row) of ``paths``, in a seeded order, checked for label/attribute columns."""
+    from imagebind_lite.data.manifest import read_manifest
+
+    rows = []
+    for path in paths:
+        manifest = read_manifest(path, [PIVOT])
+        manifest.require(["label", *attributes])
+        rows += [(manifest, i) for i in range(len(manifest))]
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [rows[i] for i in order]
+
+
 def _collate(items):
     images, labels, attrs = zip(*items)
     return {PIVOT: torch.stack(images), "labels": torch.tensor(labels), "attributes": torch.stack(attrs)}
 
 
 class PivotDataModule(pl.LightningDataModule):
-    """World images with concept labels and visible attributes, from one collection."""
+    """Labelled images with visible attributes: generated from one world collection, or read
+    from the ``vision`` column of manifests (``manifests``: the world written to files)."""
 
     def __init__(self, world: Optional[WorldConfig] = None, collection: str = "text", train_size: int = 4096,
-                 val_size: int = 512, batch_size: int = 128, num_workers: int = 0):
+                 val_size: int = 512, batch_size: int = 128, num_workers: int = 0,
+                 manifests: Optional[List[str]] = None, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.world = world or WorldConfig()
+        self.manifests = list(manifests or [])
 
     def setup(self, stage: Optional[str] = None) -> None:
         module = self.trainer.lightning_module
         transform = get_modality(PIVOT).transform(module.data_configs()[PIVOT])
         hp, attrs = self.hparams, module.attribute_names
+        if self.manifests:
+            rows = _manifest_rows(self.manifests, attrs, hp.seed)
+            train_rows = rows[: min(hp.train_size, len(rows) - hp.val_size)]
+            self.train_set = _ManifestImages(train_rows, transform, attrs)
+            self.val_set = _ManifestImages(rows[len(train_rows): len(train_rows) + hp.val_size], transform, attrs)
+            return
         self.train_set = _WorldImages(self.world, hp.collection, hp.train_size, 0, transform, attrs)
         # Held-out images: the same collection past the training range (never trained on).
         self.val_set = _WorldImages(self.world, hp.collection, hp.val_size, hp.train_size, transform, attrs)
