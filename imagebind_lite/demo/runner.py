@@ -1,0 +1,112 @@
+"""``run_demo``: the whole idea end to end, one clear line per stage, a report directory at the end."""
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+from imagebind_lite.demo.config import ALIGNED, DemoConfig
+
+log = logging.getLogger(__name__)
+STAGES = 7
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process and its finished children (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
+
+
+class StageClock:
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+        self.start = time.perf_counter()
+        self.number = 0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.number += 1
+        print(f"[{self.number}/{STAGES}] {name} ...", flush=True)
+        began = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - began, 2)
+        print(f"[{self.number}/{STAGES}] {name}: done in {self.seconds[name]:.1f} s", flush=True)
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 2)
+
+
+def _evaluate(config: DemoConfig, model_dir: Path, direct_dir: Path, world_paths: Dict[str, Path]):
+    from imagebind_lite import load_model
+    from imagebind_lite.data.world.config import WorldConfig  # noqa: F401  (world.json documents it)
+    from imagebind_lite.evaluation.model_eval import evaluate_model, load_attribute_prompts, load_class_prompts
+
+    prompts = load_class_prompts(world_paths["world"])
+    attributes = load_attribute_prompts(world_paths["world"])
+    direct = evaluate_model(load_model(direct_dir), world_paths["eval"], prompts,
+                            out_dir=config.out_dir / "direct_baseline_evaluation",
+                            trained_pairs=[("audio", "text")], progress=config.progress)
+    model = load_model(model_dir)
+    results = evaluate_model(model, world_paths["eval"], prompts, out_dir=config.out_dir / "evaluation",
+                             trained_pairs=[("vision", m) for m in ALIGNED], direct_scores=direct.matrix.scores(),
+                             attribute_prompts=attributes, progress=config.progress)
+    return model, results, direct
+
+
+def headline(results, direct) -> Dict[str, Any]:
+    """The numbers the demo is about: emergent audio<->text against the direct baseline."""
+    zs, dzs = results.extra["zero_shot"], direct.extra["zero_shot"]
+    emergent_top1, direct_top1 = zs["audio"]["top1"], dzs["audio"]["top1"]
+    num_classes = len(results.extra["classes"])
+    out = {
+        "chance_top1": 1.0 / num_classes,
+        "audio_to_text_zero_shot_top1": emergent_top1,
+        "direct_audio_to_text_zero_shot_top1": direct_top1,
+        "emergent_over_direct": emergent_top1 / direct_top1 if direct_top1 else None,
+        "zero_shot_top1": {m: r["top1"] for m, r in zs.items()},
+        "retrieval_R@1": {f"{c.query}->{c.gallery}": c.score for c in results.matrix.cells if c.metric == "R@1"},
+        "direct_retrieval_R@1": {f"{c.query}->{c.gallery}": c.score for c in direct.matrix.cells if c.metric == "R@1"},
+    }
+    if "attributes" in results.extra:
+        out["attributes"] = {name: {"chance": a["chance"], **{m: r["top1"] for m, r in a["zero_shot"].items()}}
+                             for name, a in results.extra["attributes"].items()}
+    return out
+
+
+def run_demo(config: DemoConfig) -> Dict[str, Any]:
+    from imagebind_lite.demo import stages
+    from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
+    from imagebind_lite.demo.summary import print_summary, write_summary
+
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    clock = StageClock()
+    with clock.stage("write the synthetic world to files"):
+        world_paths = stages.write_world_stage(config)
+    with clock.stage("pretrain the pivot image encoder and freeze it"):
+        pivot_dir = config.pivot_weights or stages.pretrain_pivot_stage(config, world_paths)
+    with clock.stage("align text, audio, depth, thermal, imu with images only"):
+        model_dir = stages.align_stage(config, Path(pivot_dir), world_paths)
+    with clock.stage("train the direct audio-text baseline"):
+        direct_dir = stages.direct_baseline_stage(config, model_dir, world_paths)
+    with clock.stage("evaluate emergent alignment"):
+        model, results, direct = _evaluate(config, model_dir, direct_dir, world_paths)
+    with clock.stage("index the held-out set and query it"):
+        index = build_index(results.embeddings, world_paths["eval"], config.out_dir / "index")
+        class_names = list(results.extra["classes"])
+        examples = example_queries(model, index, world_paths["eval"], class_names, k=config.examples)
+    with clock.stage("write the report"):
+        metrics = {"headline": headline(results, direct), "stage_seconds": clock.seconds,
+                   "total_seconds": clock.total, "peak_memory_mb": round(peak_memory_mb(), 1),
+                   "config": config.to_dict(), "examples": examples,
+                   "paths": {"model": str(model_dir), "index": str(config.out_dir / "index"),
+                             "evaluation": str(config.out_dir / "evaluation")}}
+        (config.out_dir / "demo_metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_summary(config.out_dir, metrics, results)
+    print_summary(metrics, format_examples(examples))
+    return metrics

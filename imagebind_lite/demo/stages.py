@@ -1,0 +1,89 @@
+"""The demo's training stages, each a plain Lightning run (the same path as ``imagebind-lite fit``).
+
+1. write the synthetic world to files and manifests;
+2. pretrain the pivot image encoder (the stand-in for CLIP weights) and freeze it;
+3. align text, audio, depth, thermal and IMU, each only against images, in one multi-pair run
+   with the pivot-embedding cache;
+4. train the direct baseline: a fresh audio encoder against the (already image-aligned, frozen)
+   text encoder on (audio, text) pairs: what audio-text zero-shot reaches when audio does see
+   text, the ceiling emergent alignment is reported against.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from imagebind_lite.demo.config import ALIGNED, DemoConfig
+
+log = logging.getLogger(__name__)
+
+
+def make_trainer(config: DemoConfig, name: str, epochs: int, callbacks=()) -> pl.Trainer:
+    """A quiet single-device trainer with resumable checkpoints under ``out_dir/checkpoints``."""
+    checkpoints = ModelCheckpoint(dirpath=config.out_dir / "checkpoints" / name, save_last=True, save_top_k=0)
+    return pl.Trainer(
+        max_epochs=epochs, accelerator="auto", devices=1, logger=False, enable_model_summary=False,
+        enable_progress_bar=config.progress, num_sanity_val_steps=0, check_val_every_n_epoch=epochs,
+        callbacks=[checkpoints, *callbacks], gradient_clip_val=1.0, deterministic=False,
+    )
+
+
+def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
+    from imagebind_lite.data.world import SyntheticWorld, WorldConfig, render_preview, write_world
+
+    world = SyntheticWorld(WorldConfig(num_concepts=config.num_concepts, seed=config.seed,
+                                       image_size=config.image_size))
+    sizes = {m: config.pairs_per_modality for m in ALIGNED}
+    sizes.update(eval=config.eval_size, audio_text=config.direct_pairs)
+    paths = write_world(world, config.out_dir / "world", sizes=sizes, progress=config.progress)
+    paths["preview"] = render_preview(world, config.out_dir / "world_preview.png", n=6)
+    return paths
+
+
+def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
+    """Train the tiny vision encoder on labelled world images, export it, return its directory."""
+    from imagebind_lite.training import PivotDataModule, PivotPretrainModule
+
+    target = config.out_dir / "pivot"
+    module = PivotPretrainModule(encoder="vision/tiny", num_classes=config.num_concepts)
+    data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
+                           val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
+                           num_workers=config.num_workers)
+    make_trainer(config, "pivot", config.pivot_epochs).fit(module, data)
+    module.export_model(target)
+    return target
+
+
+def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Path:
+    """All five (image, X) pairs in one run: each pair its own loss and temperature."""
+    from imagebind_lite.training import AlignmentModule, ExportSavedModel, PairDataModule
+
+    target = config.out_dir / "model"
+    module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in ALIGNED}, lr=config.lr,
+                             warmup_steps=20)
+    data = PairDataModule(manifests={m: str(world_paths[m]) for m in ALIGNED},
+                          val_manifests={m: str(world_paths["eval"]) for m in ALIGNED},
+                          batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
+                          use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
+                          seed=config.seed)
+    make_trainer(config, "align", config.align_epochs, [ExportSavedModel(str(target))]).fit(module, data)
+    return target
+
+
+def direct_baseline_stage(config: DemoConfig, model_dir: Path, world_paths: Dict[str, Path]) -> Path:
+    """A fresh audio encoder trained directly against the frozen text encoder on (audio, text) pairs."""
+    from imagebind_lite.training import AlignmentModule, ExportSavedModel, PairDataModule
+
+    target = config.out_dir / "direct_baseline"
+    module = AlignmentModule(pivot=str(model_dir), pivot_modality="text", modalities={"audio": "tiny"},
+                             lr=config.lr, warmup_steps=20)
+    data = PairDataModule(manifests={"audio": str(world_paths["audio_text"])},
+                          val_manifests={"audio": str(world_paths["eval"])}, batch_size=config.batch_size,
+                          num_workers=config.num_workers, cache_inputs=True, use_pivot_cache=True,
+                          cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip", seed=config.seed)
+    make_trainer(config, "direct", config.direct_epochs, [ExportSavedModel(str(target))]).fit(module, data)
+    return target
