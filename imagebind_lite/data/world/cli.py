@@ -20,7 +20,8 @@ def parse_sizes(text: str) -> Dict[str, int]:
     text = text.strip()
     if text.isdigit():
         n = int(text)
-        return {c: (max(1, n // 4) if c == EVAL_COLLECTION and n else n) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
+        return {c: (max(1, n // 4) if c == EVAL_COLLECTION and n else n)
+                for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
     sizes = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")

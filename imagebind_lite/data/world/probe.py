@@ -67,7 +67,8 @@ def text_features(texts: Sequence[str]) -> np.ndarray:
 
 
 FEATURES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "vision": camera_features, "depth": camera_features, "thermal": camera_features, "audio": audio_features, "imu": imu_features,
+    "vision": camera_features, "depth": camera_features, "thermal": camera_features,
+    "audio": audio_features, "imu": imu_features,
 }
 
 

@@ -79,7 +79,9 @@ def write_world(world, out_dir, sizes: Optional[Mapping[str, int]] = None, progr
                 imu_format: str = "mixed") -> Dict[str, Path]:
     """Write the collections named in ``sizes`` (default 256 of each pair collection and 128
     eval samples) plus ``world.json``; return ``{collection: manifest path, "world": json}``."""
-    sizes = dict(sizes) if sizes is not None else {c: (128 if c == EVAL_COLLECTION else 256) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
+    if sizes is None:  # direct (non-image) collections are only written on request
+        sizes = {c: (128 if c == EVAL_COLLECTION else 256) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
+    sizes = dict(sizes)
     unknown = set(sizes) - set(COLLECTIONS)
     if unknown:
         raise InputError(f"unknown collections {sorted(unknown)}; expected some of {COLLECTIONS}",
