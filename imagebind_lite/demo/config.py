@@ -15,13 +15,13 @@ class DemoConfig:
     seed: int = 0                          # world seed and training seed
     num_concepts: int = 16                 # K concepts of the synthetic world
     image_size: int = 64                   # side of the written images (the pivot resizes to 32)
-    pairs_per_modality: int = 3000         # (image, X) pairs written per aligned modality
+    pairs_per_modality: int = 4000         # (image, X) pairs written per aligned modality
     eval_size: int = 800                   # held-out instances carrying all six modalities
-    direct_pairs: int = 3000               # (audio, text) pairs for the direct baseline
-    pivot_images: int = 6000               # images the pivot is pretrained on
-    pivot_epochs: int = 6                  # pivot pretraining epochs
-    align_epochs: int = 10                 # epochs of the five-pair alignment run
-    direct_epochs: int = 10                # epochs of the direct audio-text baseline
+    direct_pairs: int = 4000               # (audio, text) pairs for the direct baseline
+    pivot_images: int = 10000              # images the pivot is pretrained on
+    pivot_epochs: int = 10                 # pivot pretraining epochs
+    align_epochs: int = 25                 # epochs of the five-pair alignment run
+    direct_epochs: int = 25                # epochs of the direct audio-text baseline (audio's budget)
     batch_size: int = 128                  # per pair
     lr: float = 2e-3                       # AdamW peak learning rate for the aligned encoders
     num_workers: int = 0                   # DataLoader workers (2-core machines: 0 is fastest)
@@ -32,8 +32,8 @@ class DemoConfig:
     @classmethod
     def quick(cls, **changes) -> "DemoConfig":
         """Under a minute on 2 cores; still shows emergent alignment clearly above chance."""
-        small = dict(pairs_per_modality=600, eval_size=160, direct_pairs=600, pivot_images=1600,
-                     pivot_epochs=3, align_epochs=4, direct_epochs=4, batch_size=64)
+        small = dict(pairs_per_modality=800, eval_size=160, direct_pairs=800, pivot_images=2400,
+                     pivot_epochs=4, align_epochs=8, direct_epochs=8, batch_size=64)
         return cls(**{**small, **changes})
 
     def to_dict(self) -> dict:

@@ -56,6 +56,7 @@ class AlignmentModule(pl.LightningModule):
         lora: Optional[Dict[str, LoraSpec]] = None,
         encoder_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
         pivot_modality: str = PIVOT,
+        train_pivot: bool = False,
     ):
         """
         Args:
@@ -72,6 +73,8 @@ class AlignmentModule(pl.LightningModule):
             encoder_overrides: modality -> EncoderConfig fields changed on the preset.
             pivot_modality: the frozen anchor's modality: "vision" (ImageBind), or e.g. "text"
                 to train a direct baseline against a frozen text encoder.
+            train_pivot: train the anchor too (no pivot cache then). Not ImageBind's recipe: it is
+                the symmetric "direct baseline" (both encoders of an emergent pair trained on it).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -81,7 +84,9 @@ class AlignmentModule(pl.LightningModule):
             raise InputError("the pivot modality cannot also be aligned", modality=pivot_modality)
         self.pivot_modality = pivot_modality
         self.pivot = load_encoder(pivot, pivot_modality)
-        self.pivot.requires_grad_(False).eval()
+        self.train_pivot = train_pivot
+        if not train_pivot:
+            self.pivot.requires_grad_(False).eval()
         overrides = encoder_overrides or {}
         self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m)) for m, spec in modalities.items()})
         self._check_dims()
@@ -121,19 +126,24 @@ class AlignmentModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         # Lightning warns about modules in eval mode at fit start; the frozen pivot is on purpose.
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-        if any(p.requires_grad for p in self.pivot.parameters()):
+        if not self.train_pivot and any(p.requires_grad for p in self.pivot.parameters()):
             raise InputError("the pivot must stay frozen")
+        if self.train_pivot and getattr(self.trainer.datamodule, "hparams", {}).get("use_pivot_cache"):
+            raise InputError("a trained pivot changes every step: set use_pivot_cache=False")
 
     def train(self, mode: bool = True):
         """Lightning calls ``train()`` at fit start: keep the pivot in eval mode regardless."""
         super().train(mode)
-        self.pivot.eval()
+        if not self.train_pivot:
+            self.pivot.eval()
         return self
 
     # ---- forward --------------------------------------------------------------------------
-    @torch.no_grad()
     def embed_pivot(self, images: torch.Tensor) -> torch.Tensor:
-        return self.pivot(images)
+        if self.train_pivot:
+            return self.pivot(images)
+        with torch.no_grad():
+            return self.pivot(images)
 
     def pair_embeddings(self, modality: str, pair: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """(pivot embeddings, X embeddings), both L2-normalised, for one pair batch."""

@@ -1,0 +1,50 @@
+"""The main job: ``imagebind-lite demo --quick`` end to end through the CLI."""
+import json
+
+import pytest
+import torch
+
+import imagebind_lite as ib
+from imagebind_lite.cli import main
+from imagebind_lite.retrieval import EmbeddingIndex
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_emergent_alignment_is_well_above_chance(demo_dir):
+    headline = json.loads((demo_dir / "demo_metrics.json").read_text())["headline"]
+    chance = headline["chance_top1"]
+    assert headline["audio_to_text_zero_shot_top1"] >= 2 * chance
+    assert headline["direct_audio_to_text_zero_shot_top1"] >= 2 * chance
+    # the pivot-trained pair (image-text) and the emergent ones are all reported
+    assert set(headline["zero_shot_top1"]) == {"vision", "audio", "depth", "thermal", "imu"}
+
+
+def test_report_files_are_written(demo_dir):
+    for name in ["README.md", "zero_shot.png", "world_preview.png", "demo_metrics.json",
+                 "evaluation/metrics.json", "evaluation/report.md", "evaluation/emergent_matrix.png",
+                 "evaluation/modality_gap_pca.png", "model/config.json", "index/meta.json"]:
+        assert (demo_dir / name).is_file(), name
+
+
+def test_saved_model_reloads_and_reproduces_the_index(demo_dir):
+    model = ib.load_model(demo_dir / "model")
+    assert set(model.modalities) == {"vision", "text", "audio", "depth", "thermal", "imu"}
+    index = EmbeddingIndex.load(demo_dir / "index")
+    rows = [i for i, m in enumerate(index.modalities) if m == "audio"][:4]
+    again = model.embed({"audio": [index.sources[i] for i in rows]})["audio"]
+    assert torch.allclose(again, index.embeddings[rows], atol=1e-5)
+
+
+def test_index_answers_a_text_query(demo_dir):
+    model = ib.load_model(demo_dir / "model", modalities=["text"])
+    index = EmbeddingIndex.load(demo_dir / "index")
+    query = model.embed({"text": ["the sound of a dog"]})["text"]
+    results = index.search(query, k=5, modality="audio")[0]
+    assert len(results) == 5 and all(r.modality == "audio" for r in results)
+    assert results[0].score >= results[-1].score
