@@ -157,7 +157,7 @@ def test_config_trains_a_modality_around_the_converted_pivot(small_model, tmp_pa
     init_args["encoder_overrides"] = {"thermal": {"width": 16, "depth": 1, "num_heads": 2, "embed_dim": 8}}
     module = training.AlignmentModule(**init_args)
     assert torch.equal(module.pivot.stem.proj.weight, small_model.encoder("vision").stem.proj.weight)
-    pair = {"ids": [str(i) for i in range(4)], "vision": torch.randn(4, 3, 224, 224),
+    pair = {"ids": [str(i) for i in range(4)], "pivot": torch.randn(4, 3, 224, 224),  # the pivot input key
             "thermal": torch.randn(4, 1, 224, 224)}
     loss = module.pair_loss("thermal", pair).loss
     loss.backward()
