@@ -75,3 +75,29 @@ def test_registering_twice_raises():
         @ib.register_modality("tactile")
         class Again(Tactile):
             pass
+
+
+def test_trains_against_the_pivot_like_the_built_ins(tmp_path):
+    """The user's modality goes through the same Lightning path as audio or depth."""
+    import csv
+
+    from PIL import Image
+
+    from imagebind_lite.training import AlignmentModule, PairDataModule
+    from training_helpers import trainer
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        np.save(tmp_path / f"{i}.npy", rng.random((20, 16), dtype=np.float32))
+        rows.append({"id": str(i), "vision": f"{i}.png", "tactile": f"{i}.npy"})
+    with (tmp_path / "pairs.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "vision", "tactile"])
+        writer.writeheader()
+        writer.writerows(rows)
+    module = AlignmentModule(pivot="vision/tiny", modalities={"tactile": "tiny"}, warmup_steps=1, total_steps=4)
+    before = module.encoders["tactile"].head.proj.weight.clone()
+    data = PairDataModule(manifests={"tactile": str(tmp_path / "pairs.csv")}, batch_size=8)
+    trainer(tmp_path, max_steps=2).fit(module, data)
+    assert not torch.equal(before, module.encoders["tactile"].head.proj.weight)
