@@ -30,8 +30,7 @@ from PIL import Image
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import PatchStem
-from modalities.thermal import resize_and_crop
+from modalities.sensor_images import resize_and_crop, single_channel_stem
 
 MILLIMETRES_PER_METRE = 1000.0
 
@@ -94,7 +93,4 @@ class DepthModality(ModalitySpec):
         return (image - data["mean"]) / data["std"]
 
     def build_stem(self, config: EncoderConfig) -> nn.Module:
-        patch = config.stem["patch_size"]
-        grid = config.data["image_size"] // patch
-        proj = nn.Conv2d(1, config.width, kernel_size=patch, stride=patch, bias=False)
-        return PatchStem(proj, grid * grid, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
+        return single_channel_stem(config)

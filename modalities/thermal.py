@@ -10,23 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import PatchStem
-
-
-def resize_and_crop(image: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
-    """[C, H, W] -> [C, size, size]: short side to ``size`` then centre crop."""
-    height, width = image.shape[-2:]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        image = F.interpolate(image[None], size=(new_h, new_w), mode=mode, align_corners=False, antialias=True)[0]
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return image[:, top:top + size, left:left + size]
+from modalities.sensor_images import resize_and_crop, single_channel_stem
 
 
 @register_modality("thermal")
@@ -74,7 +62,4 @@ class ThermalModality(ModalitySpec):
         return (image - data["mean"]) / data["std"]
 
     def build_stem(self, config: EncoderConfig) -> nn.Module:
-        patch = config.stem["patch_size"]
-        grid = config.data["image_size"] // patch
-        proj = nn.Conv2d(1, config.width, kernel_size=patch, stride=patch, bias=False)
-        return PatchStem(proj, grid * grid, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
+        return single_channel_stem(config)

@@ -7,7 +7,7 @@ import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 from imagebind_lite.demo.config import ALIGNED, DemoConfig
 
@@ -44,7 +44,6 @@ class StageClock:
 
 def _evaluate(config: DemoConfig, model_dir: Path, direct_dir: Path, world_paths: Dict[str, Path]):
     from imagebind_lite import load_model
-    from imagebind_lite.data.world.config import WorldConfig  # noqa: F401  (world.json documents it)
     from imagebind_lite.evaluation.model_eval import evaluate_model, load_attribute_prompts, load_class_prompts
 
     prompts = load_class_prompts(world_paths["world"])

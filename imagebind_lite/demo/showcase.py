@@ -3,7 +3,7 @@ depth maps, an image plus a sound finds images (embedding arithmetic)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping
+from typing import List, Mapping
 
 import torch
 

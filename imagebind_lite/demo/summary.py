@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from imagebind_lite.retrieval.atomic import atomic_write_text
+from imagebind_lite.atomic import atomic_write_text
 
 
 def plot_zero_shot(path: Path, headline: Dict[str, Any]) -> Path:

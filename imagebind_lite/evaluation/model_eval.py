@@ -21,7 +21,7 @@ import torch
 from imagebind_lite.data.manifest import Manifest, read_manifest
 from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
-from imagebind_lite.retrieval.atomic import atomic_write_text
+from imagebind_lite.atomic import atomic_write_text
 
 from .gap import gap_correction, modality_gap
 from .report import EvaluationResults, write_report

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from imagebind_lite.retrieval.atomic import atomic_path  # noqa: E402
+from imagebind_lite.atomic import atomic_path  # noqa: E402
 
 from .emergent import EmergentMatrix  # noqa: E402
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import torch
 
-from imagebind_lite.retrieval.atomic import atomic_write_text
+from imagebind_lite.atomic import atomic_write_text
 
 from .emergent import EmergentMatrix
 from .plots import plot_emergent_heatmap, plot_modality_pca

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_directory
+from imagebind_lite.atomic import atomic_directory
 from .errors import IndexFileError
 
 FORMAT_NAME = "imagebind-lite-index"

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from imagebind_lite.errors import InputError
 
-from .atomic import atomic_path, atomic_write_text
+from imagebind_lite.atomic import atomic_path, atomic_write_text
 from .errors import IndexFileError
 from .persistence import sha256_file
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterable, Sequence
 
@@ -19,26 +17,15 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from imagebind_lite.atomic import atomic_path
+
 IMU_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
 DEPTH_SCALE = 1000.0  # 16-bit depth png units per metre (millimetres)
 
 
-@contextmanager
-def _atomic(path: Path):
-    """Yield a temporary path; on success move it onto ``path``, on failure remove it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_png(path: Path, array: np.ndarray) -> None:
     """uint8 HxWx3 (RGB), uint8 HxW (L) or uint16 HxW (I;16) png."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG", compress_level=1)
 
 
@@ -54,13 +41,13 @@ def read_depth_png(path: Path) -> np.ndarray:
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         sf.write(tmp, audio, sample_rate, format="WAV", subtype="PCM_16")
 
 
 def write_imu(path: Path, imu: np.ndarray) -> None:
     """[T, 6] IMU as csv (header ax..gz) or npy, chosen by the suffix of ``path``."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         if path.suffix == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, imu.astype(np.float32))
@@ -69,7 +56,7 @@ def write_imu(path: Path, imu: np.ndarray) -> None:
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(columns))
             writer.writeheader()
@@ -77,7 +64,7 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
             f.write("\n")

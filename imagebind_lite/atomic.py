@@ -1,7 +1,7 @@
 """Atomic file and directory writes (write to a temporary name, then ``os.replace``).
 
 A reader never sees half a file: an interrupted write leaves the previous version (or
-nothing) in place. Used by the index, the embedding shards and the evaluation reports.
+nothing) in place. Used by saved indexes, embedding shards, evaluation reports and the synthetic world writer.
 """
 from __future__ import annotations
 
