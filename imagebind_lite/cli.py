@@ -26,10 +26,20 @@ SUBCOMMANDS = {
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+def _configure_logging() -> None:
+    """Our messages at INFO on stderr; Lightning keeps its own handler (a root handler would
+    print each of its lines twice, since records propagate to ancestors whatever their level)."""
+    ours = logging.getLogger("imagebind_lite")
+    if not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("imagebind_lite").setLevel(logging.INFO)  # ours at INFO; Lightning keeps its own
+    _configure_logging()
     if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
         from imagebind_lite.training.cli import run_lightning_cli
 
