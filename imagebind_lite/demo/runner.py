@@ -91,7 +91,9 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
     clock = StageClock()
     with clock.stage("write the synthetic world to files"):
         world_paths = stages.write_world_stage(config)
-    with clock.stage("pretrain the pivot image encoder and freeze it"):
+    pivot_stage = ("load the given pivot weights and freeze them" if config.pivot_weights
+                   else "pretrain the pivot image encoder and freeze it")
+    with clock.stage(pivot_stage):
         pivot_dir = config.pivot_weights or stages.pretrain_pivot_stage(config, world_paths)
     with clock.stage("align text, audio, depth, thermal, imu with images only"):
         model_dir = stages.align_stage(config, Path(pivot_dir), world_paths)
