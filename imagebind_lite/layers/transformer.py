@@ -35,12 +35,14 @@ class Attention(nn.Module):
         if self.bias_k is not None:
             k = torch.cat([k, self.bias_k.expand(batch, 1, width)], dim=1)
             v = torch.cat([v, self.bias_v.expand(batch, 1, width)], dim=1)
-        if causal:
-            mask = torch.ones(length, k.shape[1], dtype=torch.bool, device=x.device).tril()
-            if self.bias_k is not None:
+            if causal:
+                mask = torch.ones(length, k.shape[1], dtype=torch.bool, device=x.device).tril()
                 mask[:, -1] = True  # the extra token is visible to every position
+        # A plain causal trunk says so with is_causal: no mask is materialised, and GPUs can use
+        # flash attention (a mask rules it out).
+        is_causal = causal and mask is None
         q, k, v = (t.reshape(batch, -1, self.num_heads, width // self.num_heads).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         return self.proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
