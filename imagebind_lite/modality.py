@@ -9,6 +9,7 @@ so a new modality is usually a reader, a ``to_tensor`` and a stem: one short fil
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -74,14 +75,18 @@ class ModalitySpec:
         if not is_path:
             return self.validate(item, source)
         path = Path(item)
-        if not path.is_file():
+        try:
+            status = path.stat()  # one system call answers "exists", "is a file" and "is empty"
+        except OSError:
+            status = None
+        if status is None or not stat.S_ISREG(status.st_mode):
             raise InputError("file not found", modality=self.name, source=source)
         if self.extensions and path.suffix.lower() not in self.extensions:
             raise InputError(
                 f"unsupported file type {path.suffix!r}; expected one of {', '.join(self.extensions)}",
                 modality=self.name, source=source,
             )
-        if path.stat().st_size == 0:
+        if status.st_size == 0:
             raise InputError("file is empty", modality=self.name, source=source)
         try:
             raw = self.read_file(path)
@@ -90,6 +95,20 @@ class ModalitySpec:
         except Exception as exc:  # decoder errors come in many types; name the file instead
             raise InputError(f"cannot decode file: {type(exc).__name__}: {exc}", modality=self.name, source=source) from exc
         return self.validate(raw, source)
+
+    @staticmethod
+    def trunk_kind(config: EncoderConfig, builtin: str, external: str, external_key: str) -> str:
+        """Which trunk a config asks for: our ``builtin`` transformer or an ``external`` one
+        (timm, Hugging Face) named by ``trunk[external_key]``; a bare key implies external."""
+        modality = config.modality
+        kind = config.trunk.get("kind") or (external if config.trunk.get(external_key) else builtin)
+        if kind not in (builtin, external):
+            raise InputError(f"unknown {modality} trunk kind {kind!r}; use {builtin!r} or {external!r}",
+                             modality=modality)
+        if kind == builtin and config.trunk.get(external_key):  # e.g. "vision/tiny" + a timm name
+            raise InputError(f"a {external_key} was given to a {builtin!r} preset; use the "
+                             f"'{modality}/{external}' preset", modality=modality)
+        return kind
 
     def transform(self, data: dict) -> "ModalityTransform":
         """A picklable callable: path or raw item -> tensor (DataLoader workers use it)."""

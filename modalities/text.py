@@ -44,16 +44,6 @@ def text_presets() -> dict[str, EncoderConfig]:
     }
 
 
-def trunk_kind(config: EncoderConfig) -> str:
-    """``trunk["kind"]``; a bare ``{"hf_path": ...}`` trunk (no kind) means Hugging Face."""
-    kind = config.trunk.get("kind") or ("hf" if config.trunk.get("hf_path") else "transformer")
-    if kind not in ("transformer", "hf"):
-        raise InputError(f"unknown text trunk kind {kind!r}; use 'transformer' or 'hf'", modality="text")
-    if kind == "transformer" and config.trunk.get("hf_path"):  # e.g. "text/tiny" + a model directory
-        raise InputError("an hf_path was given to a 'transformer' preset; use the 'text/hf' preset", modality="text")
-    return kind
-
-
 @register_modality("text")
 class TextModality(ModalitySpec):
     extensions = (".txt",)
@@ -90,7 +80,7 @@ class TextModality(ModalitySpec):
         return TokenStem(config.data["vocab_size"], config.width, config.data["context_length"])
 
     def build_encoder(self, config: EncoderConfig) -> nn.Module:
-        if trunk_kind(config) == "transformer":
+        if self.trunk_kind(config, "transformer", "hf", "hf_path") == "transformer":
             return super().build_encoder(config)
         from imagebind_lite.encoder import Encoder, build_head, build_post
 

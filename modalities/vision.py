@@ -53,16 +53,6 @@ def vision_presets() -> dict[str, EncoderConfig]:
     }
 
 
-def trunk_kind(config: EncoderConfig) -> str:
-    """``trunk["kind"]``; a bare ``{"timm_model": ...}`` trunk (no kind) means timm."""
-    kind = config.trunk.get("kind") or ("timm" if config.trunk.get("timm_model") else "vit")
-    if kind not in ("vit", "timm"):
-        raise InputError(f"unknown vision trunk kind {kind!r}; use 'vit' or 'timm'", modality="vision")
-    if kind == "vit" and config.trunk.get("timm_model"):  # e.g. "vision/tiny" + a timm name
-        raise InputError("a timm_model was given to a 'vit' preset; use the 'vision/timm' preset", modality="vision")
-    return kind
-
-
 @register_modality("vision")
 class VisionModality(ModalitySpec):
     extensions = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -100,7 +90,7 @@ class VisionModality(ModalitySpec):
         return PatchStem(proj, (size // patch) ** 2, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
 
     def build_encoder(self, config: EncoderConfig) -> nn.Module:
-        if trunk_kind(config) == "vit":
+        if self.trunk_kind(config, "vit", "timm", "timm_model") == "vit":
             return super().build_encoder(config)
         from imagebind_lite.encoder import Encoder, build_head, build_post
 
