@@ -43,12 +43,30 @@ class Encoder(nn.Module):
                 f"expected a batch of {sample_ndim}-d samples ([B, ...] or [B, clips, ...]), got shape {tuple(x.shape)}",
                 modality=self.modality,
             )
+        x = self._drop_tokens_after_last_eot(x)
         embeddings = self.post(self.head(self.trunk(self.stem(x)), x))
         if clips is None:
             return embeddings
         averaged = embeddings.reshape(-1, clips, embeddings.shape[-1]).mean(dim=1)
         # Unit-norm encoders stay unit norm; scaled (ImageBind-converted) ones keep ImageBind's mean.
         return F.normalize(averaged, dim=-1) if self.config.output_scale is None else averaged
+
+
+    def _drop_tokens_after_last_eot(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Cut a causal, end-of-text-pooled batch to its last EOT: the result is unchanged.
+
+        Causal attention lets no position see later ones, so positions after every row's EOT
+        token never reach the pooled output (nor its gradient). Short prompts padded to 77
+        tokens then cost ~10 positions, not 77: zero-shot class prompts get several times faster.
+        Only stems that take shorter sequences (``accepts_shorter_inputs``) are cut.
+        """
+        if not (self.config.causal and self.config.pool == "eot" and getattr(self.stem, "accepts_shorter_inputs", False)):
+            return token_ids
+        if token_ids.is_floating_point() or token_ids.dim() != 2 or token_ids.shape[1] == 0:
+            return token_ids
+        # The head pools at argmax (the EOT id is the largest); keep through the furthest one.
+        keep = int(token_ids.argmax(dim=-1).max()) + 1
+        return token_ids[:, :keep] if keep < token_ids.shape[1] else token_ids
 
 
 def build_trunk(config: EncoderConfig) -> nn.Module:

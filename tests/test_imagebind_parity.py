@@ -97,6 +97,13 @@ def test_every_modality_matches_the_official_model(official_small, converted_sma
     assert max(errors.values()) < TOLERANCE, errors
 
 
+def test_short_text_batches_cut_after_the_last_eot_still_match(official_small, converted_small):
+    """Ours runs a batch of short prompts on ~5 positions instead of 77; the official runs all 77."""
+    tokenizer = get_modality("text").transform(get_modality("text").preset("imagebind_huge").data)
+    prompts = torch.stack([tokenizer(t) for t in ("a dog", "a photo of a kettle", "drums", "")])
+    assert compare(official_small, converted_small, {"text": prompts})["text"] < TOLERANCE
+
+
 def test_converted_configs_come_from_the_checkpoint(official_small, converted_small):
     for modality, (width, heads) in SMALL.items():
         config = converted_small.encoder(modality).config

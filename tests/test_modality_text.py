@@ -74,6 +74,26 @@ def test_eot_pooling_ignores_tokens_after_eot(model):
         assert not torch.allclose(encoder(ids[None]), encoder(model.transform("text")("a photo of the cat")[None]))
 
 
+def test_short_batches_run_only_up_to_their_last_eot_with_identical_results(model):
+    """Positions after every EOT are cut before the trunk; outputs and gradients stay the same."""
+    torch.manual_seed(0)
+    encoder = il.create_encoder("text/tiny").train()
+    transform = model.transform("text")
+    ids = torch.stack([transform(t) for t in ("a dog", "the red kettle drum", "")])
+    seen = []
+    hook = encoder.trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
+    trimmed = encoder(ids)
+    hook.remove()
+    assert seen == [int(ids.argmax(dim=-1).max()) + 1] and seen[0] < ids.shape[1]
+    trimmed_grads = torch.autograd.grad(trimmed.sum(), list(encoder.parameters()))
+    # Reference: the four stages run by hand on the full, padded context.
+    full = encoder.post(encoder.head(encoder.trunk(encoder.stem(ids)), ids))
+    full_grads = torch.autograd.grad(full.sum(), list(encoder.parameters()))
+    torch.testing.assert_close(trimmed, full, atol=1e-6, rtol=1e-5)
+    for (name, _), got, want in zip(encoder.named_parameters(), trimmed_grads, full_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=name)  # float order only
+
+
 def test_transform_survives_pickling_for_dataloader_workers(model):
     import pickle
 

@@ -41,6 +41,7 @@ class PatchStem(nn.Module):
 
 class TokenStem(nn.Module):
     input_ndim = 1  # one sample is a [context_length] vector of token ids
+    accepts_shorter_inputs = True  # positions are looked up, so a prefix of the context works
 
     def __init__(self, vocab_size: int, width: int, context_length: int):
         super().__init__()
