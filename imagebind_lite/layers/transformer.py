@@ -2,8 +2,10 @@
 
 Layout follows ImageBind's ``BlockWithMasking`` (pre-norm, LayerNorm eps 1e-6, GELU MLP,
 stochastic depth, optional learned extra key/value token = ``nn.MultiheadAttention``'s
-``add_bias_kv``) so official checkpoints map onto it one-to-one; the attention itself goes
-through SDPA, which picks a fused kernel instead of MultiheadAttention's explicit softmax.
+``add_bias_kv``) so official checkpoints map onto it one-to-one. Attention calls SDPA directly,
+batch-first (ImageBind runs sequence-first through ``nn.MultiheadAttention``, which reaches the
+same SDPA kernel when ``need_weights=False``: the speed is equal, see benchmarks/RESULTS.md),
+and a plain causal trunk says ``is_causal`` rather than passing a mask.
 References: ImageBind (Girdhar et al. 2023), timm ``vision_transformer.Block``.
 """
 from __future__ import annotations
