@@ -1,6 +1,7 @@
 """Audio: wav/flac/ogg/opus/mp3 at any rate and channel count -> ImageBind's log-mel clips.
 
-Preprocessing (``modalities/audio_features.py``): mono (mean of channels), resampled to
+Preprocessing (``modalities/audio_features.py``): mono (``data["channels"]``: the mean of the
+channels, or ImageBind's channel 0 in the ImageBind-size preset), resampled to
 ``data["sample_rate"]``, ``clips_per_sample`` clips of ``clip_duration`` s spread over the file,
 Kaldi fbank per clip padded/cut to ``target_length`` frames, normalised with ``mean``/``std``.
 A sample is [clips, 1, mel, frames]; the encoder averages the clip embeddings.
@@ -27,7 +28,7 @@ from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem
-from modalities.audio_features import SILENCE_PEAK, decode_audio, resample, to_mono, waveform_to_clips
+from modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
 
 MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
 
@@ -54,9 +55,10 @@ class AudioModality(ModalitySpec):
             "target_length": 96,       # fbank frames per clip after pad/cut (1 s gives 98)
             "mean": -4.268, "std": 9.138,  # ImageBind's (AudioSet) fbank normalisation
             "resampler": "soxr_hq",    # "soxr_hq" (fast, steep filter) or "torchaudio" (ImageBind's)
+            "channels": "mean",        # "mean" of the channels, or "first" (ImageBind's: channel 0)
         }
         huge_data = {**tiny_data, "clip_duration": 2.0, "clips_per_sample": 3, "num_mel_bins": 128,
-                     "target_length": 204, "resampler": "torchaudio"}  # ImageBind's exact recipe
+                     "target_length": 204, "resampler": "torchaudio", "channels": "first"}  # ImageBind's recipe
         return {
             "tiny": EncoderConfig("audio", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"kernel_size": 8, "stride": 8, "norm_eps": 1e-5}, data=tiny_data),
@@ -87,12 +89,13 @@ class AudioModality(ModalitySpec):
 
     def to_tensor(self, raw: Recording, data: dict, source: str) -> torch.Tensor:
         target = data["sample_rate"]
-        wave = resample(to_mono(raw.samples), raw.rate or target, target, data.get("resampler", "soxr_hq"))
-        seconds = len(wave) / target
+        wave = mix_channels(raw.samples, data.get("channels", "mean"))
+        wave = resample(wave, raw.rate or target, target, data.get("resampler", "soxr_hq"))
+        seconds = wave.shape[-1] / target
         if seconds < data["clip_duration"]:
             warnings.warn(f"[audio {source}] {seconds:.3f} s is shorter than a {data['clip_duration']} s clip; "
                           "fbank frames zero-padded as ImageBind does", AudioPaddingWarning, stacklevel=2)
-        if np.abs(wave).max() < SILENCE_PEAK:
+        if np.abs(wave if wave.ndim == 1 else wave[0]).max() < SILENCE_PEAK:
             warnings.warn(f"[audio {source}] recording is silent; its fbank is the log floor",
                           AudioPaddingWarning, stacklevel=2)
         return waveform_to_clips(wave, data)

@@ -24,7 +24,10 @@ Resampling is chosen by ``data["resampler"]``: ``"torchaudio"`` is ImageBind's o
 uses it, so its features match the official ones); ``"soxr_hq"`` is soxr's high-quality
 resampler (librosa's default), faster and with a steeper anti-aliasing filter.
 
-Deliberate difference: channels are averaged (ImageBind's fbank keeps only channel 0).
+Channels follow ``data["channels"]``: ``"mean"`` (the default) averages them; ``"first"`` is
+ImageBind's recipe, which the ImageBind-size preset uses: every channel is resampled and each
+clip is made mean-free across all channels, but the fbank reads channel 0 only (Kaldi's
+``channel`` argument left at its default), so the other channels are dropped.
 """
 from __future__ import annotations
 
@@ -64,19 +67,28 @@ def decode_audio(path) -> tuple[np.ndarray, int]:
         return np.atleast_2d(samples), int(rate)
 
 
-def to_mono(samples: np.ndarray) -> np.ndarray:
-    """[channels, n] -> [n], the mean of the channels."""
-    return samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+CHANNEL_MODES = ("mean", "first")
+
+
+def mix_channels(samples: np.ndarray, mode: str = "mean") -> np.ndarray:
+    """[channels, n] -> [n] (``"mean"``), or unchanged [channels, n] for ``"first"`` (see docstring)."""
+    if mode == "mean":
+        return samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+    if mode == "first":
+        return samples
+    raise ValueError(f"unknown audio channels mode {mode!r}; use one of {CHANNEL_MODES}")
 
 
 def resample(wave: np.ndarray, rate: int, target_rate: int, method: str = "soxr_hq") -> np.ndarray:
-    """Band-limited resampling of a mono waveform (see the module docstring for ``method``)."""
+    """Band-limited resampling of a waveform [n] or [channels, n] (see the module docstring for ``method``)."""
     if rate == target_rate:
         return wave
     if method == "torchaudio":
         return torchaudio.functional.resample(torch.from_numpy(wave), orig_freq=rate, new_freq=target_rate).numpy()
     if method == "soxr_hq":  # soxr directly: librosa's lazy import of its core costs ~2 s per process
-        return soxr.resample(wave, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+        # soxr wants [n, channels]; .T views both ways, then one contiguous copy
+        resampled = soxr.resample(wave.T, rate, target_rate, quality="HQ").T
+        return np.ascontiguousarray(resampled, dtype=np.float32)
     raise ValueError(f"unknown resampler {method!r}; use 'soxr_hq' or 'torchaudio'")
 
 
@@ -108,14 +120,19 @@ def log_mel(clip: torch.Tensor, rate: int, num_mel_bins: int, target_length: int
 
 
 def waveform_to_clips(wave: np.ndarray, data: dict) -> torch.Tensor:
-    """Mono waveform at ``data["sample_rate"]`` -> normalised fbanks [clips, 1, mel, target_length]."""
+    """Waveform [n] or [channels, n] at ``data["sample_rate"]`` -> normalised fbanks [clips, 1, mel, target_length].
+
+    With several channels, each clip is made mean-free across all of them and channel 0 gives
+    the fbank (ImageBind's ``"first"`` recipe).
+    """
     rate = data["sample_rate"]
     wave_t = torch.tensor(wave, dtype=torch.float32)  # our own copy: clips are made mean-free in place
-    spans = clip_spans(wave_t.numel(), rate, data["clip_duration"], data["clips_per_sample"])
+    wave_t = wave_t if wave_t.dim() == 2 else wave_t[None]
+    spans = clip_spans(wave_t.shape[1], rate, data["clip_duration"], data["clips_per_sample"])
     fbanks = []
     for start, end in spans:
-        clip = wave_t[start:end]
+        clip = wave_t[:, start:end]
         clip -= clip.mean()  # in place on the shared waveform, as ImageBind (see module docstring)
-        fbanks.append(log_mel(clip, rate, data["num_mel_bins"], data["target_length"]))
+        fbanks.append(log_mel(clip[0], rate, data["num_mel_bins"], data["target_length"]))
     stacked = torch.stack(fbanks)[:, None]
     return (stacked - data["mean"]) / data["std"]

@@ -214,18 +214,20 @@ def official_audio(official_data, monkeypatch):
     return lambda path: official_data.load_and_transform_audio_data([str(path)], "cpu")[0]
 
 
-def our_audio(path) -> torch.Tensor:
+def our_audio(path, **data) -> torch.Tensor:
     spec = get_modality("audio")
     with warnings.catch_warnings():  # short files warn that they are padded, as ImageBind pads them
         warnings.simplefilter("ignore")
-        return spec.transform(spec.preset("imagebind_huge").data)(path)
+        return spec.transform({**spec.preset("imagebind_huge").data, **data})(path)
 
 
 # Shorter than a clip, exactly one clip, overlapping clips (ImageBind's in-place mean removal
-# leaks between them), separate clips, resampled from 44.1 and 8 kHz, stereo with equal channels.
+# leaks between them), separate clips, resampled from 44.1 and 8 kHz, stereo with equal and with
+# different channels (ImageBind's fbank reads channel 0 after a mean over both), stereo resampled.
 @pytest.mark.parametrize("seconds, rate, stereo", [
     (0.3, 16000, ""), (1.5, 16000, ""), (2.0, 16000, ""), (3.0, 16000, ""), (10.0, 16000, ""),
-    (9.0, 44100, ""), (5.0, 8000, ""), (9.0, 16000, "same"),
+    (9.0, 44100, ""), (5.0, 8000, ""), (9.0, 16000, "same"), (9.0, 16000, "different"),
+    (2.5, 44100, "different"),
 ])
 def test_audio_clips_and_fbank_match_official(official_audio, tmp_path, seconds, rate, stereo):
     path = tmp_path / "clip.wav"
@@ -235,12 +237,13 @@ def test_audio_clips_and_fbank_match_official(official_audio, tmp_path, seconds,
     assert torch.equal(got, expected)
 
 
-def test_stereo_is_the_official_pipeline_on_the_channel_mean(official_audio, tmp_path):
-    """Deliberate difference: ImageBind's fbank reads channel 0 only; we average the channels."""
+def test_channel_mean_mode_is_the_official_pipeline_on_the_channel_mean(official_audio, tmp_path):
+    """``channels: mean`` (our default outside the ImageBind preset) uses both channels."""
     import soundfile
 
     write_wave(tmp_path / "stereo.wav", 9.0, stereo="different")
     samples, rate = soundfile.read(str(tmp_path / "stereo.wav"), dtype="float32")
     soundfile.write(str(tmp_path / "mono.wav"), samples.mean(axis=1), rate, subtype="FLOAT")
-    expected, got = official_audio(tmp_path / "mono.wav"), our_audio(tmp_path / "stereo.wav")
+    expected, got = official_audio(tmp_path / "mono.wav"), our_audio(tmp_path / "stereo.wav", channels="mean")
     assert (got - expected).abs().max().item() < 1e-4
+    assert not torch.equal(got, our_audio(tmp_path / "stereo.wav"))  # the preset's channel 0 differs
