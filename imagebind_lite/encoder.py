@@ -33,6 +33,8 @@ class Encoder(nn.Module):
         return self.config.data
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point():  # a bf16/fp16 encoder (load_model(dtype=...)) takes float32 inputs too
+            x = x.to(next(self.parameters()).dtype)
         sample_ndim = getattr(self.stem, "input_ndim", None)
         clips = None
         if sample_ndim is not None and x.dim() == sample_ndim + 2:

@@ -22,6 +22,15 @@ def test_round_trip_gives_identical_embeddings(model, tmp_path):
     assert json.loads((tmp_path / "model" / "config.json").read_text())["encoders"]["thermal"]["preset"] == "tiny"
 
 
+def test_a_bfloat16_load_embeds_float32_inputs(model, tmp_path):
+    images = [np.random.rand(40, 48).astype(np.float32) for _ in range(3)]
+    model.save(tmp_path / "model")
+    half = ib.load_model(tmp_path / "model", dtype=torch.bfloat16)
+    assert next(half.encoder("thermal").parameters()).dtype == torch.bfloat16
+    got, want = half.embed({"thermal": images})["thermal"], model.embed({"thermal": images})["thermal"]
+    assert got.dtype == torch.float32 and torch.nn.functional.cosine_similarity(got, want).min() > 0.999
+
+
 def test_save_replaces_an_existing_model_atomically(model, tmp_path):
     target = tmp_path / "model"
     model.save(target)
