@@ -163,3 +163,19 @@ def test_embed_files_and_append_to_index(setup, tmp_path):
     assert rc == 0, err
     loaded = EmbeddingIndex.load(index)
     assert len(loaded) == N * len(MODALITIES) + 2 and f"audio:{wavs[0]}" in loaded.ids
+
+
+def test_embed_in_bf16_through_lightning_precision(setup, tmp_path):
+    from safetensors.torch import load_file
+
+    wavs = [file_of(setup, "audio", i) for i in range(3)]
+    shards = {}
+    for precision in ("32-true", "bf16-true"):
+        rc, out, err = cli("embed", "--model", setup["model"], "--modality", "audio", *wavs,
+                           "--out", tmp_path / precision, "--no-progress", "--precision", precision)
+        assert rc == 0 and "audio: embedded 3 of 3" in out, err
+        [path] = (tmp_path / precision).glob("*.safetensors")
+        shards[precision] = load_file(path)["embeddings"]
+    full, half = shards["32-true"], shards["bf16-true"]
+    assert half.dtype == torch.float32 and not torch.equal(full, half)  # computed in bf16, stored as float32
+    assert torch.nn.functional.cosine_similarity(full, half).min() > 0.999

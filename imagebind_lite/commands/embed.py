@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding files")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu...")
     parser.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto")
+    parser.add_argument("--precision", default="32-true",
+                        help="Lightning precision: 32-true (default), bf16-true (about 3x faster on CPUs with "
+                             "bf16 instructions, embeddings within ~1e-3), bf16-mixed, 16-mixed (GPU)")
     parser.add_argument("--on-bad-sample", choices=("skip", "fail"), default="skip",
                         help="skip unreadable files (and list them) or stop at the first one")
     parser.add_argument("--overwrite", action="store_true",
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             summary = embed_to_shards(model, modality, rows, args.out, batch_size=args.batch_size,
                                       num_workers=args.num_workers, on_bad_sample=args.on_bad_sample,
                                       accelerator=args.accelerator, devices=parse_devices(args.devices),
-                                      progress=not args.no_progress)
+                                      precision=args.precision, progress=not args.no_progress)
         except InputError as exc:
             raise _worker_error(exc) from exc
         skipped = summary["skipped"]

@@ -92,7 +92,7 @@ class ShardWriter(BasePredictionWriter):
 
 def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], out_dir, batch_size: int = 64,
                     num_workers: int = 0, on_bad_sample: str = "skip", accelerator: str = "auto",
-                    devices: Any = 1, progress: bool = True) -> dict:
+                    devices: Any = 1, precision: str = "32-true", progress: bool = True) -> dict:
     """Embed ``rows`` of one modality with ``model`` (a MultiModalModel) into shards in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,8 +100,9 @@ def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], 
     dataset = EmbedItemsDataset(rows, model.transform(modality), on_bad_sample)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=SkipCollate(modality))
     writer = ShardWriter(out_dir, modality)
-    trainer = L.Trainer(accelerator=accelerator, devices=devices, callbacks=[writer], logger=False,
-                        enable_progress_bar=progress, enable_model_summary=False)
+    # Lightning's precision plugin casts the module and the float inputs (bf16-true) or autocasts
+    trainer = L.Trainer(accelerator=accelerator, devices=devices, precision=precision, callbacks=[writer],
+                        logger=False, enable_progress_bar=progress, enable_model_summary=False)
     trainer.predict(EmbedModule(encoder), loader, return_predictions=False)
     if writer.skipped:
         log.warning("%s: skipped %d unreadable file(s): %s", modality, len(writer.skipped), ", ".join(writer.skipped[:10]))
