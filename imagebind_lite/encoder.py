@@ -66,6 +66,8 @@ class Encoder(nn.Module):
             return token_ids
         if token_ids.is_floating_point() or token_ids.dim() != 2 or token_ids.shape[1] == 0:
             return token_ids
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return token_ids  # a data-dependent length would be baked into a trace / recompile per length
         # The head pools at argmax (the EOT id is the largest); keep through the furthest one.
         keep = int(token_ids.argmax(dim=-1).max()) + 1
         return token_ids[:, :keep] if keep < token_ids.shape[1] else token_ids

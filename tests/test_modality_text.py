@@ -94,6 +94,16 @@ def test_short_batches_run_only_up_to_their_last_eot_with_identical_results(mode
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=name)  # float order only
 
 
+def test_a_trace_made_on_short_text_still_reads_long_text(model):
+    """The cut length depends on the data, so traced graphs must not bake it in."""
+    encoder = model.encoder("text").eval()
+    transform = model.transform("text")
+    short, long = transform("a dog")[None], transform("the red kettle and the blue drum by the old dog")[None]
+    with torch.no_grad(), pytest.warns(torch.jit.TracerWarning):
+        traced = torch.jit.trace(encoder, short)
+        torch.testing.assert_close(traced(long), encoder(long))
+
+
 def test_transform_survives_pickling_for_dataloader_workers(model):
     import pickle
 
