@@ -96,6 +96,16 @@ def test_cli_converts_a_pth_into_a_loadable_saved_model(small_model, tmp_path, c
     assert torch.allclose(embedded, expected["text"][:1], atol=1e-5)  # batch of 1 vs 2: other kernels
 
 
+def test_wrapper_prefixes_of_fine_tuning_scripts_are_stripped(small_model, tmp_path):
+    """DDP saves ``module.<key>``; Lightning-style wrappers ``model.<key>``; both at once happen too."""
+    official = to_official(small_model)
+    torch.save({"state_dict": {f"model.module.{k}": v for k, v in official.items()}}, tmp_path / "tuned.pth")
+    assert main(["convert", str(tmp_path / "tuned.pth"), str(tmp_path / "out"), "--modalities", "depth",
+                 "--num-heads", "depth=2"]) == 0
+    loaded = load_model(tmp_path / "out")
+    assert torch.equal(loaded.encoder("depth").head.proj.weight, small_model.encoder("depth").head.proj.weight)
+
+
 def test_cli_subset_and_dtype(small_model, tmp_path):
     torch.save(to_official(small_model), tmp_path / "imagebind.pth")
     args = ["convert", str(tmp_path / "imagebind.pth"), str(tmp_path / "out"), "--modalities", "vision,text",

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BASE_PRESET = "imagebind_huge"
 _CONTAINER_KEYS = ("state_dict", "model", "module")  # wrappers some training scripts add
+_WRAPPER_PREFIXES = ("module.", "model.")
 
 
 def config_from_weights(modality: str, state: Mapping[str, torch.Tensor],
@@ -111,7 +112,18 @@ def load_official_checkpoint(path) -> dict[str, torch.Tensor]:
         loaded = next(iter(loaded.values()))
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return loaded
+    return _strip_wrapper_prefix(loaded)
+
+
+def _strip_wrapper_prefix(state: dict) -> dict:
+    """``module.`` (DDP) / ``model.`` (Lightning-style wrappers) before every key -> plain ImageBind keys."""
+    stripped = True
+    while stripped:  # wrappers nest in any order (model.module.<key>)
+        stripped = False
+        for prefix in _WRAPPER_PREFIXES:
+            if state and all(key.startswith(prefix) for key in state):
+                state, stripped = {key[len(prefix):]: value for key, value in state.items()}, True
+    return state
 
 
 def _torch_load(path: Path):
