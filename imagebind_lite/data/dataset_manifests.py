@@ -14,7 +14,6 @@ follows. Class names become prompts with underscores as spaces ("church_bells" -
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from imagebind_lite.atomic import atomic_write_text
+from imagebind_lite.data.manifest import write_manifest_csv
 from imagebind_lite.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -90,14 +90,12 @@ def esc50_manifest(root, out_dir, folds: Optional[Iterable[int]] = None,
 
 def _write(out_dir: Path, modality: str, rows, classes: Sequence[str], templates) -> Tuple[Path, Path]:
     """rows: (id, class name, file path). Paths are stored relative to the manifest's directory."""
+    prompts = class_prompts(classes, templates)  # a bad template fails before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    prompts = class_prompts(classes, templates)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["id", "label", modality])
-    for sample_id, label, path in rows:
-        writer.writerow([sample_id, label, Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()])
     manifest_path, prompts_path = out_dir / "manifest.csv", out_dir / "prompts.json"
-    atomic_write_text(manifest_path, text.getvalue())
+    base = out_dir.resolve()
+    records = ({"id": sample_id, "label": label, modality: Path(os.path.relpath(Path(path).resolve(), base)).as_posix()}
+               for sample_id, label, path in rows)
+    write_manifest_csv(manifest_path, ["id", "label", modality], records)
     atomic_write_text(prompts_path, json.dumps(prompts, indent=1, ensure_ascii=False) + "\n")
     return manifest_path, prompts_path

@@ -15,8 +15,9 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from imagebind_lite.atomic import atomic_path
 from imagebind_lite.errors import InputError
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -127,3 +128,12 @@ def _normalise_labels(manifest: Manifest) -> List[str]:
         for row, value in zip(manifest.rows, values):
             row["label"] = -1 if value in (None, "") else index[str(value)]
         return names
+
+
+def write_manifest_csv(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+    """Rows -> a CSV manifest, written atomically (a half manifest is never left for a loader)."""
+    with atomic_path(Path(path)) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)

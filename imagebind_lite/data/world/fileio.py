@@ -8,10 +8,9 @@ loader would later trip on. Formats follow the data sets they stand in for: png 
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, Sequence
+from typing import Any, Dict
 
 import numpy as np
 import soundfile as sf
@@ -53,14 +52,6 @@ def write_imu(path: Path, imu: np.ndarray) -> None:
                 np.save(f, imu.astype(np.float32))
         else:
             np.savetxt(tmp, imu, fmt="%.5f", delimiter=",", header=",".join(IMU_COLUMNS), comments="")
-
-
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(columns))
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:

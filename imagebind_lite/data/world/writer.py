@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+from imagebind_lite.data.manifest import write_manifest_csv
 from imagebind_lite.data.world import fileio
 from imagebind_lite.data.world.config import COLLECTIONS, EVAL_COLLECTION, MODALITIES, PAIR_COLLECTIONS
 from imagebind_lite.errors import InputError
@@ -70,7 +71,7 @@ def write_collection(world, collection: str, size: int, root: Path, imu_format: 
             for i in tqdm(range(size), desc=f"world {collection}", disable=not progress, unit="sample")]
     columns = ["id", "label", *modalities, "concept", *world.attribute_names()]
     manifest = root / "manifest.csv"
-    fileio.write_csv(manifest, columns, rows)
+    write_manifest_csv(manifest, columns, rows)
     log.info("wrote %d %s samples to %s", size, collection, manifest)
     return manifest
 
