@@ -117,12 +117,11 @@ def load_official_checkpoint(path) -> dict[str, torch.Tensor]:
 
 def _strip_wrapper_prefix(state: dict) -> dict:
     """``module.`` (DDP) / ``model.`` (Lightning-style wrappers) before every key -> plain ImageBind keys."""
-    stripped = True
-    while stripped:  # wrappers nest in any order (model.module.<key>)
-        stripped = False
-        for prefix in _WRAPPER_PREFIXES:
-            if state and all(key.startswith(prefix) for key in state):
-                state, stripped = {key[len(prefix):]: value for key, value in state.items()}, True
+    while state:  # wrappers nest in any order (model.module.<key>)
+        prefix = next((p for p in _WRAPPER_PREFIXES if all(key.startswith(p) for key in state)), None)
+        if prefix is None:
+            break
+        state = {key[len(prefix):]: value for key, value in state.items()}
     return state
 
 
