@@ -28,7 +28,7 @@ from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem
-from modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
+from imagebind_lite.modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
 
 MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
 

@@ -51,7 +51,7 @@ class HFTextTrunk(nn.Module):
 def create_hf_trunk(trunk: dict) -> HFTextTrunk:
     from transformers import AutoModel
 
-    from modalities.text_tokenizer import hf_tokenizer
+    from imagebind_lite.modalities.text_tokenizer import hf_tokenizer
 
     path = trunk.get("hf_path")
     if not path:

@@ -23,8 +23,8 @@ from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import TokenStem
-from modalities import text_tokenizer
-from modalities.hf_text_trunk import TokenIdsInput, create_hf_trunk
+from imagebind_lite.modalities import text_tokenizer
+from imagebind_lite.modalities.hf_text_trunk import TokenIdsInput, create_hf_trunk
 
 RawText = Union[str, torch.Tensor]
 

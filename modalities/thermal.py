@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from modalities.sensor_images import resize_and_crop, single_channel_stem
+from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 
 @register_modality("thermal")

@@ -26,8 +26,8 @@ from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem
-from modalities import vision_image
-from modalities.timm_trunk import ImageInput, create_timm_trunk
+from imagebind_lite.modalities import vision_image
+from imagebind_lite.modalities.timm_trunk import ImageInput, create_timm_trunk
 
 CLIP_DATA = {"image_size": 224, "mean": list(vision_image.CLIP_MEAN), "std": list(vision_image.CLIP_STD),
              "interpolation": "bicubic"}
