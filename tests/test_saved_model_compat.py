@@ -7,6 +7,7 @@ must be read as their new names.
 """
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -44,3 +45,15 @@ def test_an_old_saved_model_embeds_as_it_did(name):
     for modality, want in expected.items():
         torch.testing.assert_close(got[modality], want, atol=1e-5, rtol=1e-5, msg=modality)
 
+
+def test_the_old_vit_trunk_kind_is_read_as_the_transformer(tmp_path):
+    written = json.loads((FIXTURES / "saved_model_v1" / "config.json").read_text())
+    assert written["encoders"]["vision"]["trunk"]["kind"] == "vit"  # as the old code wrote it
+    model = ib.load_model(FIXTURES / "saved_model_v1", modalities=["vision"])
+    assert model.encoder("vision").config.trunk["kind"] == "transformer"
+    model.save(tmp_path / "resaved")
+    resaved = json.loads((tmp_path / "resaved" / "config.json").read_text())
+    assert resaved["encoders"]["vision"]["trunk"]["kind"] == "transformer"
+    inputs, expected = stored_inputs(FIXTURES / "saved_model_v1")
+    again = ib.load_model(tmp_path / "resaved").embed({"vision": inputs["vision"]})["vision"]
+    torch.testing.assert_close(again, expected["vision"], atol=1e-5, rtol=1e-5)
