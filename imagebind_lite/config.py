@@ -31,7 +31,7 @@ class EncoderConfig:
     output_scale: Optional[float] = None # ImageBind post-scale (e.g. audio 20); None = unit norm
     learnable_output_scale: bool = False # ImageBind text learns its post-scale
     stem: dict = field(default_factory=dict)   # modality-specific stem knobs (patch size, vocab...)
-    trunk: dict = field(default_factory=dict)  # trunk knobs, e.g. {"timm_model": "resnet18"}
+    trunk: dict = field(default_factory=dict)  # trunk kind and knobs, e.g. {"kind": "timm", "timm_model": "resnet18"}
     data: dict = field(default_factory=dict)   # data config: sizes, rates, mean/std; transforms read it
 
     def to_dict(self) -> dict[str, Any]:

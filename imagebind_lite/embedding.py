@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from imagebind_lite.encoder import Encoder
 from imagebind_lite.registry import get_modality
 
 
@@ -28,8 +29,9 @@ def as_item_list(items: Any) -> Sequence[Any]:
 
 
 @torch.no_grad()
-def embed_items(model, modality: str, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
-    encoder = model.encoder(modality)
+def embed_items(encoder: Encoder, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
+    """Items of ``encoder``'s modality -> embeddings ``[N, D]`` (float32, on the CPU)."""
+    modality = encoder.modality
     spec = get_modality(modality)
     transform = spec.transform(encoder.data_config)
     items = as_item_list(items)

@@ -2,22 +2,29 @@
 
 A modality says how to read its files, how to validate raw arrays, how to turn raw data into a
 tensor (driven by the encoder's data config, so preprocessing constants live in one place), how
-to batch, which encoder presets exist, and how to build its stem. The rest of the encoder
-(transformer trunk, head, normalisation) is shared and comes from ``build_encoder``'s defaults,
-so a new modality is usually a reader, a ``to_tensor`` and a stem: one short file.
+to batch, which encoder presets exist, and how to build each stage of its encoder: one hook per
+stage (``build_stem``, ``build_trunk``, ``build_head``, ``build_post``) plus ``build_prepare``
+for input handling only that modality needs. Only the stem has no default, so a new modality is
+usually a reader, a ``to_tensor`` and a stem: one short file. Other trunks plug in as named
+kinds (``trunk_kinds``, see ``trunk_kinds.py``) without touching the other stages.
 """
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
 from imagebind_lite.config import EncoderConfig
+from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import ImageBindLiteError, InputError, UnknownNameError
+from imagebind_lite.layers import Head, Normalize, Stem
+from imagebind_lite.trunk_kinds import KIND_ALIASES, TRANSFORMER, TRANSFORMER_KIND, BuiltTrunk, TrunkKind
 
 
 class ModalitySpec:
@@ -26,8 +33,14 @@ class ModalitySpec:
     name: ClassVar[str] = ""                   # set by register_modality
     extensions: ClassVar[tuple[str, ...]] = ()  # lowercase file suffixes read_file accepts
     strings_are_data: ClassVar[bool] = False    # True for text: a str input is the data, not a path
+    # Trunks this modality can build, by the name configs give in trunk["kind"]; extend with
+    # ``{**ModalitySpec.trunk_kinds, "mine": TrunkKind(build_mine)}`` (read-only here, so one
+    # modality cannot add a kind to every other one by mutating the shared default).
+    trunk_kinds: ClassVar[Mapping[str, TrunkKind]] = MappingProxyType({TRANSFORMER: TRANSFORMER_KIND})
+    default_trunk_kind: ClassVar[str] = TRANSFORMER  # when a config names no kind and no kind's key
+    preset_aliases: ClassVar[Mapping[str, str]] = MappingProxyType({})  # retired preset name -> its successor
 
-    # ---- hooks a modality implements -------------------------------------------------------
+    # ---- data hooks a modality implements ------------------------------------------------------
     def presets(self) -> dict[str, EncoderConfig]:
         """Named encoder configs; at least a tiny CPU preset and an ImageBind-size one."""
         raise NotImplementedError
@@ -48,25 +61,87 @@ class ModalitySpec:
         """Batch samples; the default stacks (samples share a shape after ``to_tensor``)."""
         return torch.stack(samples)
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
-        """Raw tensor -> tokens [B, N, width]; must carry ``input_ndim`` (dims of one sample)."""
+    def example_input(self, data: dict, rng: np.random.Generator) -> Any:
+        """One random raw input (in a form ``load`` accepts) that fits the data config ``data``.
+
+        The registry-wide tests feed it through ``transform`` and every preset's encoder, so a
+        modality that implements it is checked like the built-ins.
+        """
+        raise NotImplementedError(f"modality {self.name!r} has no example_input")
+
+    # ---- stage hooks: one per encoder stage, in the order they are built -------------------------
+    def build_stem(self, config: EncoderConfig) -> Stem:
+        """Raw tensor batch -> tokens [B, N, width]; a ``Stem`` declares the rank of one sample."""
         raise NotImplementedError
 
-    # ---- shared machinery ------------------------------------------------------------------
-    def build_encoder(self, config: EncoderConfig) -> nn.Module:
-        """stem -> trunk -> head -> post; override a stage by overriding its builder."""
-        from imagebind_lite.encoder import Encoder, build_head, build_post, build_trunk
+    def build_trunk(self, config: EncoderConfig) -> BuiltTrunk:
+        """The trunk of the config's kind, with the config the encoder records."""
+        return self.trunk_kinds[self.trunk_kind(config)].build(config)
 
-        return Encoder(config, self.build_stem(config), build_trunk(config), build_head(config), build_post(config))
+    def build_head(self, config: EncoderConfig) -> nn.Module:
+        """Norm, pick a token (``config.pool``), project to the shared dimension."""
+        width = config.trunk.get("output_width", config.width)  # kinds record a width unlike ``width``
+        return Head(width, config.embed_dim, config.pool, config.head_dropout, config.head_bias)
+
+    def build_post(self, config: EncoderConfig) -> nn.Module:
+        """L2 normalisation (times ImageBind's post scale in converted models)."""
+        return Normalize(config.output_scale, config.learnable_output_scale)
+
+    def build_prepare(self, config: EncoderConfig, stem: Stem) -> Optional[nn.Module]:
+        """Input handling before the stem that only this modality needs (None: none)."""
+        return None
+
+    # ---- shared machinery ------------------------------------------------------------------
+    def build_encoder(self, config: EncoderConfig) -> Encoder:
+        """Runs the stage hooks; override those, not this."""
+        kind_name = self.trunk_kind(config)
+        if config.trunk.get("kind") not in (None, kind_name):  # an old name: record the current one
+            config = config.replace(trunk={"kind": kind_name})
+        kind = self.trunk_kinds[kind_name]
+        # The stem is built before the trunk, the order in which modules draw their initial
+        # weights, so a seed keeps giving the same encoder.
+        stem = kind.stem(config) if kind.stem is not None else self.build_stem(config)
+        built = self.build_trunk(config)
+        config = built.config
+        return Encoder(config, stem, built.module, self.build_head(config), self.build_post(config),
+                       self.build_prepare(config, stem))
+
+    def trunk_kind(self, config: EncoderConfig) -> str:
+        """The name of the trunk kind ``config`` asks for: ``trunk["kind"]`` (old names read as
+        current ones), else the kind whose key the trunk config sets, else the default."""
+        name = self._asked_kind(config.trunk)
+        if name not in self.trunk_kinds:
+            raise InputError(f"unknown {self.name} trunk kind {name!r}; use one of "
+                             f"{', '.join(map(repr, self.trunk_kinds))}", modality=self.name)
+        for other, kind in self.trunk_kinds.items():
+            stray = [key for key in kind.keys if other != name and config.trunk.get(key)]
+            if stray:  # e.g. "vision/tiny" given a timm model name: it would be silently ignored
+                raise InputError(f"trunk option {stray[0]!r} belongs to the {other!r} trunk kind, not "
+                                 f"{name!r}; {self._kind_hint(other)}", modality=self.name)
+        return name
+
+    def _asked_kind(self, trunk: dict) -> str:
+        asked = trunk.get("kind")
+        if asked is not None:
+            return asked if asked in self.trunk_kinds else KIND_ALIASES.get(asked, asked)
+        implied = [name for name, kind in self.trunk_kinds.items() if any(trunk.get(key) for key in kind.keys)]
+        return implied[0] if implied else self.default_trunk_kind
+
+    def _kind_hint(self, kind: str) -> str:
+        presets = [f"'{self.name}/{p}'" for p, c in self.presets().items() if self._asked_kind(c.trunk) == kind]
+        return f"use the {' or '.join(presets)} preset" if presets else f"set trunk kind {kind!r}"
 
     def preset(self, name: str) -> EncoderConfig:
         presets = self.presets()
-        if name not in presets:
+        canonical = self.preset_aliases.get(name, name)
+        if canonical not in presets:
             raise UnknownNameError(
                 f"unknown preset {name!r} for modality {self.name!r}; available: {', '.join(sorted(presets))}"
             )
-        config = presets[name]
-        return config.replace(modality=self.name, preset=name)
+        return presets[canonical].replace(modality=self.name, preset=canonical)
+
+    def has_preset(self, name: str) -> bool:
+        return self.preset_aliases.get(name, name) in self.presets()
 
     def load(self, item: Any) -> Any:
         """A path (str/Path) or in-memory raw data -> validated raw data, with clear errors."""
@@ -95,20 +170,6 @@ class ModalitySpec:
         except Exception as exc:  # decoder errors come in many types; name the file instead
             raise InputError(f"cannot decode file: {type(exc).__name__}: {exc}", modality=self.name, source=source) from exc
         return self.validate(raw, source)
-
-    @staticmethod
-    def trunk_kind(config: EncoderConfig, builtin: str, external: str, external_key: str) -> str:
-        """Which trunk a config asks for: our ``builtin`` transformer or an ``external`` one
-        (timm, Hugging Face) named by ``trunk[external_key]``; a bare key implies external."""
-        modality = config.modality
-        kind = config.trunk.get("kind") or (external if config.trunk.get(external_key) else builtin)
-        if kind not in (builtin, external):
-            raise InputError(f"unknown {modality} trunk kind {kind!r}; use {builtin!r} or {external!r}",
-                             modality=modality)
-        if kind == builtin and config.trunk.get(external_key):  # e.g. "vision/tiny" + a timm name
-            raise InputError(f"a {external_key} was given to a {builtin!r} preset; use the "
-                             f"'{modality}/{external}' preset", modality=modality)
-        return kind
 
     def transform(self, data: dict) -> "ModalityTransform":
         """A picklable callable: path or raw item -> tensor (DataLoader workers use it)."""

@@ -1,5 +1,7 @@
 """The saved-model format: ``config.json`` + one ``<modality>.safetensors`` per encoder.
 
+This module reads and writes the files (``save_model``, ``load_encoders``); ``imagebind_lite.model``
+wraps the loaded encoders in the user-facing ``MultiModalModel`` (``load_model``).
 Loading never unpickles: configs are JSON, weights are safetensors. Writes are atomic (a temp
 directory renamed into place) so an interrupted save never leaves a half-written model where a
 good one was.
@@ -16,7 +18,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from imagebind_lite.config import EncoderConfig
+from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import CheckpointError
+from imagebind_lite.factory import create_encoder
 
 FORMAT_NAME = "imagebind-lite"
 FORMAT_VERSION = 1
@@ -64,13 +68,11 @@ def read_config(directory: Path) -> dict:
     return config
 
 
-def load_model(directory, modalities=None, device: str = "cpu", dtype=None):
-    """Rebuild a ``MultiModalModel`` from a saved-model directory, without pickle.
+def load_encoders(directory, modalities=None, device: str = "cpu", dtype=None) -> dict[str, Encoder]:
+    """Rebuild the encoders of a saved-model directory, without pickle.
 
     ``dtype``: cast the encoders (e.g. ``torch.bfloat16``); default: as built (float32).
     """
-    from imagebind_lite.encoder import MultiModalModel, create_encoder
-
     directory = Path(directory)
     config = read_config(directory)
     encoders = {}
@@ -87,4 +89,4 @@ def load_model(directory, modalities=None, device: str = "cpu", dtype=None):
         if missing or unexpected:
             raise CheckpointError(f"{weights_path} does not match its config: missing {missing}, unexpected {unexpected}")
         encoders[modality] = encoder.to(device=device, dtype=dtype) if dtype is not None else encoder.to(device)
-    return MultiModalModel(encoders).eval()
+    return encoders

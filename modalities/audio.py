@@ -8,7 +8,7 @@ A sample is [clips, 1, mel, frames]; the encoder averages the clip embeddings.
 Very short recordings (shorter than one clip) and silent ones are padded as ImageBind pads them,
 with an ``AudioPaddingWarning`` naming the source, never an error.
 
-ImageBind-size preset after ImageBind's audio branch (Girdhar et al. 2023, design.md section 7):
+ImageBind-size preset after ImageBind-huge's audio branch (Girdhar et al. 2023, released model):
 Conv2d(1, 768, k16, s10, bias=False) + LayerNorm (eps 1e-5, torch's default, as ImageBind's
 ``nn.LayerNorm(normalized_shape=...)``), 768 wide, 12 deep, 12 heads, drop path 0.1, extra
 key/value token, head LayerNorm + cls + Linear(768, 1024, bias=False), fixed post-scale 20.
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import PatchStem
-from modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
+from imagebind_lite.layers import PatchStem, Stem
+from imagebind_lite.modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
 
 MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
 
@@ -100,7 +100,11 @@ class AudioModality(ModalitySpec):
                           AudioPaddingWarning, stacklevel=2)
         return waveform_to_clips(wave, data)
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> Recording:
+        samples = int(data["clip_duration"] * data["clips_per_sample"] * data["sample_rate"])
+        return Recording(0.1 * rng.standard_normal((1, samples)).astype(np.float32), data["sample_rate"])
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         kernel, stride = config.stem["kernel_size"], config.stem["stride"]
         data = config.data
         grid_f = (data["num_mel_bins"] - kernel) // stride + 1

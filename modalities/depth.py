@@ -14,7 +14,7 @@ The mean/std are ours, not ImageBind's (its released code has no depth preproces
 disparity moments of depths spread uniformly over 1-6 m, a room (mean ln(6)/5 = 0.36, std 0.2).
 Set them from your data, and for a converted checkpoint from the data it was trained on.
 
-ImageBind-size preset (design.md section 7): Conv2d(1, 384, k16, s16, bias=False) + LayerNorm
+ImageBind-size preset (ImageBind-huge's depth branch): Conv2d(1, 384, k16, s16, bias=False) + LayerNorm
 (eps 1e-5), 384 wide, 12 deep, 8 heads, extra key/value token, fixed post-scale 5, 1024 out.
 Key map for a converter (prefix ``modality_preprocessors.depth.``): ``depth_stem.proj.weight``
 -> ``stem.proj.weight``, ``depth_stem.norm_layer.*`` -> ``stem.norm.*``, ``cls_token`` ->
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from modalities.sensor_images import resize_and_crop, single_channel_stem
+from imagebind_lite.layers import Stem
+from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 MILLIMETRES_PER_METRE = 1000.0
 
@@ -92,5 +92,9 @@ class DepthModality(ModalitySpec):
         image = resize_and_crop(disparity[None], data["image_size"])
         return (image - data["mean"]) / data["std"]
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
+        size = data["image_size"]
+        return rng.uniform(0.5, 6.0, (size + 8, size + 16)).astype(np.float32)  # metres
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         return single_channel_stem(config)

@@ -6,21 +6,20 @@ one id tensor per sample is all the encoder sees, like the BPE path. Pooling (``
 - ``"cls"`` (default): the first token's hidden state (BERT's [CLS]);
 - ``"mean"``: the mean over non-pad tokens (sentence-transformers style).
 The shared ``Head`` (LayerNorm + linear) then projects ``hidden_size`` to the embedding dim.
+``HF_KIND`` is the trunk kind the text modality offers as ``"hf"``.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from imagebind_lite.config import EncoderConfig
 from imagebind_lite.errors import CheckpointError, InputError
+from imagebind_lite.layers import PassThroughStem
+from imagebind_lite.modalities.text_tokenizer import hf_tokenizer
+from imagebind_lite.trunk_kinds import BuiltTrunk, TrunkKind
 
 HF_POOLS = ("cls", "mean")
-
-
-class TokenIdsInput(nn.Identity):
-    """Stem of HF encoders: ids go to the trunk as they are; one sample is [context_length]."""
-
-    input_ndim = 1
 
 
 class HFTextTrunk(nn.Module):
@@ -49,9 +48,7 @@ class HFTextTrunk(nn.Module):
 
 
 def create_hf_trunk(trunk: dict) -> HFTextTrunk:
-    from transformers import AutoModel
-
-    from modalities.text_tokenizer import hf_tokenizer
+    from transformers import AutoModel  # imported on use: transformers is slow to import
 
     path = trunk.get("hf_path")
     if not path:
@@ -63,3 +60,29 @@ def create_hf_trunk(trunk: dict) -> HFTextTrunk:
         raise CheckpointError(f"cannot load a Hugging Face text model from {path}: {exc}") from exc
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return HFTextTrunk(model, int(pad), trunk.get("hf_pool", "cls"))
+
+
+def build_hf_trunk(config: EncoderConfig) -> BuiltTrunk:
+    """The model in ``config.trunk["hf_path"]``, and the config to record.
+
+    Tokenisation must follow the trunk's directory, so the recorded data config is derived from
+    it; a context longer than the model's position table would fail inside transformers.
+    """
+    trunk = create_hf_trunk(config.trunk)
+    limit = getattr(trunk.model.config, "max_position_embeddings", None) or 10**9
+    recorded = config.replace(
+        pool="none",
+        trunk={"kind": "hf", "output_width": trunk.num_features},
+        data={"tokenizer": "hf", "hf_path": str(config.trunk["hf_path"]),
+              "vocab_size": int(trunk.model.config.vocab_size),
+              "context_length": min(int(config.data.get("context_length", 64)), int(limit))},
+    )
+    return BuiltTrunk(trunk, recorded)
+
+
+def token_ids_stem(config: EncoderConfig) -> PassThroughStem:
+    """Hugging Face models embed the ids themselves; one sample is [context_length] ids."""
+    return PassThroughStem(input_ndim=1)
+
+
+HF_KIND = TrunkKind(build_hf_trunk, keys=("hf_path",), stem=token_ids_stem)

@@ -18,7 +18,7 @@ Linear(6k, width, bias=False) -> LayerNorm (eps 1e-5) -> cls token -> position e
 ``WindowLinear`` does exactly that, so ImageBind's ``modality_preprocessors.imu.imu_stem.proj.weight``
 [512, 48] maps onto ``stem.proj.weight`` unchanged (``imu_stem.norm_layer.*`` -> ``stem.norm.*``,
 ``cls_token`` -> ``stem.cls_token``, ``pos_embed`` -> ``stem.pos_embed``).
-ImageBind-size preset (design.md section 7): 200 Hz x 2000 samples, kernel 8, 512 wide, 6 deep,
+ImageBind-size preset (ImageBind-huge's IMU branch): 200 Hz x 2000 samples, kernel 8, 512 wide, 6 deep,
 8 heads, drop path 0.7, head dropout 0.5, extra key/value token, fixed post-scale 5, 1024 out.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from scipy.signal import resample_poly
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import PatchStem
+from imagebind_lite.layers import PatchStem, Stem
 
 CHANNELS = 6  # acc xyz + gyro xyz
 TIME_COLUMNS = {"t": 1.0, "time": 1.0, "timestamp": 1.0, "time_s": 1.0, "timestamp_s": 1.0,
@@ -116,7 +116,12 @@ class ImuModality(ModalitySpec):
             window = (window - mean) / torch.as_tensor(data.get("std", 1.0), dtype=torch.float32).reshape(-1, 1)
         return window
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> ImuRecording:
+        seconds = data["num_samples"] / data["sample_rate"]
+        rate = data["source_rate"]
+        return ImuRecording(rng.standard_normal((CHANNELS, int(seconds * rate) + 10)).astype(np.float32), rate)
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         kernel = config.stem["kernel_size"]
         proj = WindowLinear(CHANNELS, kernel, config.width)
         return PatchStem(proj, config.data["num_samples"] // kernel, config.width, input_ndim=2,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagebind_lite import EncoderConfig
-from imagebind_lite.layers import PatchStem
+from imagebind_lite.layers import PatchStem, Stem
 
 
 def resize_and_crop(image: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
@@ -21,7 +21,7 @@ def resize_and_crop(image: torch.Tensor, size: int, mode: str = "bilinear") -> t
     return image[:, top:top + size, left:left + size]
 
 
-def single_channel_stem(config: EncoderConfig) -> nn.Module:
+def single_channel_stem(config: EncoderConfig) -> Stem:
     """Square patches of a [1, S, S] map -> tokens, with the class token and position embeddings."""
     patch = config.stem["patch_size"]
     grid = config.data["image_size"] // patch

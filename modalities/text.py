@@ -8,6 +8,9 @@ Presets:
   ``create_encoder("text/hf", trunk={"hf_path": "/models/bert-mini", "hf_pool": "mean"})``
   (see ``hf_text_trunk.py``; the directory must stay in place to rebuild a saved model).
 
+Causal, EOT-pooled encoders cut each batch after its last EOT before the stem
+(``DropTokensAfterLastEot``): the output is the same and short prompts cost far less.
+
 Strings are data here (``strings_are_data``): a ``str`` is the text itself; pass a
 ``pathlib.Path`` to read a UTF-8 ``.txt`` file. Tokenisation is driven by the data config
 (``text_tokenizer.py``). References: ImageBind ``imagebind_model.py``, open_clip ``tokenizer.py``.
@@ -15,18 +18,19 @@ Strings are data here (``strings_are_data``): a ``str`` is the text itself; pass
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import TokenStem
-from modalities import text_tokenizer
-from modalities.hf_text_trunk import TokenIdsInput, create_hf_trunk
+from imagebind_lite.layers import Stem, TokenStem
+from imagebind_lite.modalities import text_tokenizer
+from imagebind_lite.modalities.hf_text_trunk import HF_KIND
 
 RawText = Union[str, torch.Tensor]
+EXAMPLE_WORDS = ("a", "photo", "of", "the", "red", "blue", "dog", "kettle", "drum", "barking", "loud")
 
 
 def text_presets() -> dict[str, EncoderConfig]:
@@ -48,6 +52,7 @@ def text_presets() -> dict[str, EncoderConfig]:
 class TextModality(ModalitySpec):
     extensions = (".txt",)
     strings_are_data = True
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf": HF_KIND}
 
     def presets(self) -> dict[str, EncoderConfig]:
         return text_presets()
@@ -76,23 +81,32 @@ class TextModality(ModalitySpec):
         except text_tokenizer.TokenValueError as exc:
             raise InputError(str(exc), modality=self.name, source=source) from None
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> str:
+        return " ".join(rng.choice(EXAMPLE_WORDS, size=int(rng.integers(1, 8))))
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         return TokenStem(config.data["vocab_size"], config.width, config.data["context_length"])
 
-    def build_encoder(self, config: EncoderConfig) -> nn.Module:
-        if self.trunk_kind(config, "transformer", "hf", "hf_path") == "transformer":
-            return super().build_encoder(config)
-        from imagebind_lite.encoder import Encoder, build_head, build_post
+    def build_prepare(self, config: EncoderConfig, stem: Stem) -> Optional[nn.Module]:
+        if config.causal and config.pool == "eot" and stem.accepts_shorter_inputs:
+            return DropTokensAfterLastEot()
+        return None
 
-        trunk = create_hf_trunk(config.trunk)
-        # Tokenisation must follow the trunk's directory: derive the data config from it.
-        config = config.replace(
-            pool="none",
-            trunk={"kind": "hf", "output_width": trunk.num_features},
-            data={"tokenizer": "hf", "hf_path": str(config.trunk["hf_path"]),
-                  "vocab_size": int(trunk.model.config.vocab_size)},
-        )
-        # Longer contexts than the model's position table would fail inside transformers.
-        limit = getattr(trunk.model.config, "max_position_embeddings", None) or 10**9
-        config.data["context_length"] = min(int(config.data.get("context_length", 64)), int(limit))
-        return Encoder(config, TokenIdsInput(), trunk, build_head(config), build_post(config))
+
+class DropTokensAfterLastEot(nn.Module):
+    """Cut a causal, end-of-text-pooled batch to its last EOT: the result is unchanged.
+
+    Causal attention lets no position see later ones, so positions after every row's EOT
+    token never reach the pooled output (nor its gradient). Short prompts padded to 77
+    tokens then cost ~10 positions, not 77: zero-shot class prompts get several times faster.
+    Only stems that take shorter sequences (``accepts_shorter_inputs``) get this step.
+    """
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        if token_ids.is_floating_point() or token_ids.dim() != 2 or token_ids.shape[1] == 0:
+            return token_ids
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return token_ids  # a data-dependent length would be baked into a trace / recompile per length
+        # The head pools at argmax (the EOT id is the largest); keep through the furthest one.
+        keep = int(token_ids.argmax(dim=-1).max()) + 1
+        return token_ids[:, :keep] if keep < token_ids.shape[1] else token_ids

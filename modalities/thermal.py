@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from modalities.sensor_images import resize_and_crop, single_channel_stem
+from imagebind_lite.layers import Stem
+from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 
 @register_modality("thermal")
@@ -61,5 +61,9 @@ class ThermalModality(ModalitySpec):
         image = resize_and_crop(torch.from_numpy(np.ascontiguousarray(raw))[None], data["image_size"])
         return (image - data["mean"]) / data["std"]
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
+        size = data["image_size"]
+        return rng.integers(0, 256, (size + 8, size + 16), dtype=np.uint8)
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         return single_channel_stem(config)

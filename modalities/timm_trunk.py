@@ -2,6 +2,7 @@
 
 The model is created headless (``num_classes=0``) so it returns pooled features
 ``[B, model.num_features]``; the shared ``Head`` then projects them to the embedding space.
+``TIMM_KIND`` is the trunk kind a modality offers to get it (vision does, as ``"timm"``).
 Weights come from a local ``.safetensors`` file or a torch checkpoint read with
 ``weights_only=True`` (no pickle code runs); the hub is used only when ``trunk["hub"]`` is true.
 References: timm ``create_model`` / ``load_checkpoint`` (we keep our own small loader so that
@@ -16,18 +17,18 @@ from typing import Optional
 import torch
 from torch import nn
 
+from imagebind_lite.config import EncoderConfig
 from imagebind_lite.errors import CheckpointError, UnknownNameError
+from imagebind_lite.layers import PassThroughStem
+from imagebind_lite.modalities.vision_image import IMAGENET_MEAN, IMAGENET_STD
+from imagebind_lite.trunk_kinds import BuiltTrunk, TrunkKind
 
 log = logging.getLogger(__name__)
 
 # Wrappers that training scripts put around a state dict.
 STATE_DICT_KEYS = ("state_dict", "model", "module")
-
-
-class ImageInput(nn.Identity):
-    """Stem of timm encoders: the image goes to the trunk as is; one sample is [3, H, W]."""
-
-    input_ndim = 3
+# timm's default preprocessing; a config's own data entries win.
+IMAGENET_DATA = {"image_size": 224, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "interpolation": "bicubic"}
 
 
 class TimmTrunk(nn.Module):
@@ -60,6 +61,31 @@ def create_timm_trunk(trunk: dict) -> TimmTrunk:
     if path:
         load_local_weights(model, Path(path))
     return TimmTrunk(model)
+
+
+def build_timm_trunk(config: EncoderConfig) -> BuiltTrunk:
+    """The timm trunk named by ``config.trunk``, and the config to record.
+
+    The head reads the pooled width from the config, so it is recorded there (and in
+    config.json). Once loaded, the weights live in the encoder's state dict: the recorded config
+    drops the weight source (kept as ``initialised_from``) so a saved model reloads without that
+    file or the network.
+    """
+    trunk = create_timm_trunk(config.trunk)
+    source = config.trunk.get("pretrained_path") or ("hub" if config.trunk.get("hub") else None)
+    recorded = config.replace(pool="none", data={**IMAGENET_DATA, **config.data}, trunk={
+        "kind": "timm", "output_width": trunk.num_features, "pretrained_path": None, "hub": False,
+        "initialised_from": source or config.trunk.get("initialised_from"),
+    })
+    return BuiltTrunk(trunk, recorded)
+
+
+def image_stem(config: EncoderConfig) -> PassThroughStem:
+    """timm models patchify (or convolve) the image themselves; one sample is [3, H, W]."""
+    return PassThroughStem(input_ndim=3)
+
+
+TIMM_KIND = TrunkKind(build_timm_trunk, keys=("timm_model",), stem=image_stem)
 
 
 def read_state_dict(path: Path) -> dict:

@@ -1,10 +1,11 @@
 """Vision, the pivot: jpg/png (any PIL mode, EXIF orientation) and raw arrays/tensors.
 
 Two trunk kinds:
-- ``"vit"`` (our stem + transformer): ``tiny`` for CPU demos (32x32 images) and
-  ``imagebind_huge``, ImageBind's vision encoder (OpenCLIP ViT-H/14: 1280 wide, 32 deep,
-  16 heads, ``ln_pre``, no post scale);
-- ``"timm"``: ANY timm model by name, headless, weights from a local file, e.g.
+- ``"transformer"`` (our patch stem + the built-in transformer; configs written when it was
+  called ``"vit"`` still load): ``tiny`` for CPU demos (32x32 images) and ``imagebind_huge``,
+  ImageBind's vision encoder (OpenCLIP ViT-H/14: 1280 wide, 32 deep, 16 heads, ``ln_pre``,
+  no post scale);
+- ``"timm"`` (``timm_trunk.py``): ANY timm model by name, headless, weights from a local file, e.g.
   ``create_encoder("vision/timm", trunk={"timm_model": "vit_tiny_patch16_224"})`` or
   ``create_encoder("vision/timm", trunk={"timm_model": "convnext_nano",
   "pretrained_path": "/weights/convnext_nano.safetensors"})``. Models with a fixed input size
@@ -25,37 +26,37 @@ from PIL import Image
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
-from imagebind_lite.layers import PatchStem
-from modalities import vision_image
-from modalities.timm_trunk import ImageInput, create_timm_trunk
+from imagebind_lite.layers import PatchStem, Stem
+from imagebind_lite.modalities import vision_image
+from imagebind_lite.modalities.timm_trunk import IMAGENET_DATA, TIMM_KIND
 
 CLIP_DATA = {"image_size": 224, "mean": list(vision_image.CLIP_MEAN), "std": list(vision_image.CLIP_STD),
              "interpolation": "bicubic"}
-IMAGENET_DATA = {"image_size": 224, "mean": list(vision_image.IMAGENET_MEAN),
-                 "std": list(vision_image.IMAGENET_STD), "interpolation": "bicubic"}
 
 
 def vision_presets() -> dict[str, EncoderConfig]:
-    timm_base = dict(embed_dim=128, pool="none", data=dict(IMAGENET_DATA))
     return {
         # 32x32 images as a 4x4 grid of 8-pixel patches: ~600 train img/s on 2 CPU cores, so the
         # demo pretrains it in a minute; 4-pixel patches (65 tokens) measured 4-10x slower.
         "tiny": EncoderConfig("vision", embed_dim=128, width=96, depth=3, num_heads=4, pre_norm=True,
-                              stem={"patch_size": 8, "bias": True}, trunk={"kind": "vit"},
+                              stem={"patch_size": 8, "bias": True}, trunk={"kind": "transformer"},
                               data={**CLIP_DATA, "image_size": 32}),
-        "timm": EncoderConfig("vision", **timm_base, trunk={"kind": "timm", "timm_model": "resnet18"}),
-        "timm_resnet18": EncoderConfig("vision", **timm_base, trunk={"kind": "timm", "timm_model": "resnet18"}),
+        # Any timm model: pass trunk={"timm_model": ...}; resnet18 when none is named.
+        "timm": EncoderConfig("vision", embed_dim=128, pool="none", data=dict(IMAGENET_DATA),
+                              trunk={"kind": "timm", "timm_model": "resnet18"}),
         # ImageBind's Conv3d stem k=(2,14,14) sees the image repeated as 2 frames, so it equals a
         # Conv2d whose kernel is the sum of the two time taps: the checkpoint converter sums them.
         "imagebind_huge": EncoderConfig("vision", embed_dim=1024, width=1280, depth=32, num_heads=16,
                                         pre_norm=True, stem={"patch_size": 14, "bias": False},
-                                        trunk={"kind": "vit"}, data=dict(CLIP_DATA)),
+                                        trunk={"kind": "transformer"}, data=dict(CLIP_DATA)),
     }
 
 
 @register_modality("vision")
 class VisionModality(ModalitySpec):
     extensions = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "timm": TIMM_KIND}
+    preset_aliases = {"timm_resnet18": "timm"}  # an earlier copy of the timm preset under its model's name
 
     def presets(self) -> dict[str, EncoderConfig]:
         return vision_presets()
@@ -81,27 +82,14 @@ class VisionModality(ModalitySpec):
     def to_tensor(self, raw: vision_image.CanonicalImage, data: dict, source: str) -> torch.Tensor:
         return vision_image.preprocess(raw, data)
 
-    def build_stem(self, config: EncoderConfig) -> nn.Module:
+    def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
+        size = data["image_size"]
+        return rng.integers(0, 256, (size + 8, size + 16, 3), dtype=np.uint8)  # not square: crops too
+
+    def build_stem(self, config: EncoderConfig) -> Stem:
         patch = config.stem["patch_size"]
         size = config.data["image_size"]
         if size % patch:
             raise InputError(f"image_size {size} is not a multiple of patch_size {patch}", modality=self.name)
         proj = nn.Conv2d(3, config.width, kernel_size=patch, stride=patch, bias=config.stem.get("bias", False))
         return PatchStem(proj, (size // patch) ** 2, config.width, input_ndim=3, norm_eps=config.stem.get("norm_eps"))
-
-    def build_encoder(self, config: EncoderConfig) -> nn.Module:
-        if self.trunk_kind(config, "vit", "timm", "timm_model") == "vit":
-            return super().build_encoder(config)
-        from imagebind_lite.encoder import Encoder, build_head, build_post
-
-        trunk = create_timm_trunk(config.trunk)
-        # The head reads the pooled width from the config, so record it there (and in config.json).
-        # Once loaded, the weights live in the encoder's state dict: the recorded config drops the
-        # weight source (kept as ``initialised_from``) so a saved model reloads without that file
-        # or the network.
-        source = config.trunk.get("pretrained_path") or ("hub" if config.trunk.get("hub") else None)
-        config = config.replace(pool="none", data={**IMAGENET_DATA, **config.data}, trunk={
-            "kind": "timm", "output_width": trunk.num_features, "pretrained_path": None, "hub": False,
-            "initialised_from": source or config.trunk.get("initialised_from"),
-        })
-        return Encoder(config, ImageInput(), trunk, build_head(config), build_post(config))

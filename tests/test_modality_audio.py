@@ -8,8 +8,8 @@ import torch
 from torchaudio.compliance import kaldi
 
 import imagebind_lite as ib
-from modalities.audio import AudioPaddingWarning
-from modalities.audio_features import clip_spans
+from imagebind_lite.modalities.audio import AudioPaddingWarning
+from imagebind_lite.modalities.audio_features import clip_spans
 
 TINY = ib.get_modality("audio").preset("tiny").data
 

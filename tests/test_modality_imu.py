@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import imagebind_lite as ib
-from modalities.imu import ImuPaddingWarning, WindowLinear
+from imagebind_lite.modalities.imu import ImuPaddingWarning, WindowLinear
 
 TINY = ib.get_modality("imu").preset("tiny").data  # 50 Hz, 100 samples, inputs without times at 100 Hz
 CHANNEL_HZ = np.array([0.5, 1.0, 1.5, 0.7, 1.2, 2.0])  # one slow sine per channel

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import imagebind_lite as il
+from hf_helpers import make_tiny_bert
 from imagebind_lite import CheckpointError, ImageBindLiteError, InputError, UnknownNameError
 
 SOT, EOT = 49406, 49407
-HF_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "the", "red", "blue", "dog", "kettle", "drum"]
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +162,7 @@ def test_imagebind_huge_shapes():
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):
     """A tiny BERT and its WordPiece tokenizer, made and saved locally (no network)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    directory = tmp_path_factory.mktemp("tiny_bert")
-    (directory / "vocab.txt").write_text("\n".join(HF_WORDS) + "\n")
-    BertTokenizer(str(directory / "vocab.txt")).save_pretrained(directory)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(HF_WORDS), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(directory)
-    return directory
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])

@@ -33,6 +33,9 @@ class Tactile(ib.ModalitySpec):
 
     def build_stem(self, config):
         return PatchStem(torch.nn.Linear(16, config.width), config.data["num_frames"], config.width, input_ndim=2)
+
+    def example_input(self, data, rng):  # lets the registry-wide tests check this modality too
+        return rng.random((data["num_frames"] - 3, 16), dtype=np.float32)
 # ----------------------------------------------------------------------------------------------
 
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def export_official(args: argparse.Namespace, modalities) -> int:
     from imagebind_lite.compat.convert import to_official
-    from imagebind_lite.saved_model import load_model
+    from imagebind_lite.model import load_model
 
     model = load_model(args.checkpoint, modalities=modalities)
     state = to_official(model)

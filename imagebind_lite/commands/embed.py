@@ -117,7 +117,8 @@ def clear_old_shards(out_dir: Path, modality: str, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.inference import embed_to_shards
-    from imagebind_lite.saved_model import load_model, read_config
+    from imagebind_lite.model import load_model
+    from imagebind_lite.saved_model import read_config
 
     _quiet_lightning()
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from imagebind_lite.evaluation.model_eval import (
         evaluate_model, load_attribute_prompts, load_class_prompts, load_direct_scores, summary_lines,
     )
-    from imagebind_lite.saved_model import load_model
+    from imagebind_lite.model import load_model
 
     model = load_model(args.model, device=args.device)
     prompts = load_class_prompts(args.prompts) if args.prompts else None

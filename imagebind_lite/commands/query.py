@@ -61,7 +61,8 @@ class ModelEmbedder:
         self.model_dir, self.device = Path(model_dir), device
 
     def __call__(self, terms) -> list:
-        from imagebind_lite.saved_model import load_model, read_config
+        from imagebind_lite.model import load_model
+        from imagebind_lite.saved_model import read_config
 
         available = list(read_config(self.model_dir)["encoders"])
         resolved = resolve_terms(terms, available)

@@ -20,9 +20,12 @@ import torch
 
 from imagebind_lite.compat.imagebind_checkpoint import official_to_ours, ours_to_official
 from imagebind_lite.config import EncoderConfig
-from imagebind_lite.encoder import Encoder, MultiModalModel, create_encoder
+from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import CheckpointError
+from imagebind_lite.factory import create_encoder
+from imagebind_lite.model import MultiModalModel
 from imagebind_lite.registry import get_modality
+from imagebind_lite.saved_model import save_model
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,6 @@ def convert_checkpoint(checkpoint, out_dir, modalities: Optional[Iterable[str]] 
                        num_heads: Optional[Mapping[str, int]] = None,
                        dtype: Optional[torch.dtype] = None) -> MultiModalModel:
     """``imagebind_huge.pth`` -> saved-model directory ``out_dir`` that ``load_model`` serves."""
-    from imagebind_lite.saved_model import save_model
-
     model = from_official(load_official_checkpoint(checkpoint), modalities, num_heads)
     if dtype is not None:
         model = model.to(dtype)

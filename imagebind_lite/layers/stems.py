@@ -1,9 +1,11 @@
 """Stems: raw tensors -> token sequences with a class token and learned position embeddings.
 
-``PatchStem`` wraps any projection (Conv2d/Conv3d patchify, or a Linear over unfolded
+``Stem`` is the base every stem derives from: it declares what the encoder needs to know about
+the input (the dimensions of one sample, whether a shorter sequence works). ``PatchStem`` wraps any projection (Conv2d/Conv3d patchify, or a Linear over unfolded
 windows) the way ImageBind's ``PatchEmbedGeneric`` + ``RGBDTPreprocessor`` do: project, flatten,
 optional LayerNorm, prepend the class token, add position embeddings. ``TokenStem`` embeds
-token ids for text (no class token; the head pools the end-of-text token).
+token ids for text (no class token; the head pools the end-of-text token). ``PassThroughStem``
+hands the sample to a trunk that reads raw input itself (a timm CNN, a Hugging Face model).
 """
 from __future__ import annotations
 
@@ -13,7 +15,31 @@ import torch
 from torch import nn
 
 
-class PatchStem(nn.Module):
+class Stem(nn.Module):
+    """Raw sample batch -> what the trunk reads. Subclasses set ``input_ndim``.
+
+    ``input_ndim``: dimensions of ONE sample (3 for [C, H, W]); the encoder tells a batch
+    ``[B, *sample]`` from several clips per row ``[B, S, *sample]`` by it.
+    ``accepts_shorter_inputs``: a prefix of the sample's last axis works too (token ids whose
+    positions are looked up), so a modality's input step may cut a batch short.
+    """
+
+    input_ndim: int
+    accepts_shorter_inputs: bool = False
+
+
+class PassThroughStem(Stem):
+    """The sample goes to the trunk as it is: for trunks with their own input layers."""
+
+    def __init__(self, input_ndim: int):
+        super().__init__()
+        self.input_ndim = input_ndim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class PatchStem(Stem):
     def __init__(self, proj: nn.Module, num_patches: int, width: int, input_ndim: int,
                  norm_eps: Optional[float] = None, cls_token: bool = True):
         super().__init__()
@@ -39,7 +65,7 @@ class PatchStem(nn.Module):
         return tokens + self.pos_embed
 
 
-class TokenStem(nn.Module):
+class TokenStem(Stem):
     input_ndim = 1  # one sample is a [context_length] vector of token ids
     accepts_shorter_inputs = True  # positions are looked up, so a prefix of the context works
 

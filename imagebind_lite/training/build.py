@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
-from imagebind_lite.encoder import Encoder, create_encoder
+from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import InputError
+from imagebind_lite.factory import create_encoder
 from imagebind_lite.losses import Temperature
+from imagebind_lite.model import load_model
 from imagebind_lite.registry import get_modality
-
-# ImageBind's fixed logit scales per pair (Girdhar et al. 2023, section 4 / released configs).
-IMAGEBIND_SCALES = {"audio": 20.0, "depth": 5.0, "thermal": 10.0, "imu": 5.0}
 
 
 @dataclass
@@ -73,8 +72,6 @@ def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] =
     """An encoder for ``modality`` from a preset name or a saved-model directory."""
     path = Path(str(spec)).expanduser()
     if path.is_dir():
-        from imagebind_lite.saved_model import load_model
-
         if overrides:
             raise InputError("encoder_overrides apply to presets, not to saved models", modality=modality,
                              source=str(path))
@@ -83,8 +80,9 @@ def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] =
             raise InputError(f"saved model has no {modality!r} encoder", modality=modality, source=str(path))
         return model.encoder(modality).train()
     name = spec if "/" in spec else f"{modality}/{spec}"
-    presets = get_modality(modality).presets()
-    if not name.startswith(f"{modality}/") or name.split("/", 1)[1] not in presets:
+    modality_spec = get_modality(modality)
+    if not name.startswith(f"{modality}/") or not modality_spec.has_preset(name.split("/", 1)[1]):
         raise InputError(f"{spec!r} is neither a saved-model directory nor a {modality!r} preset "
-                         f"(presets: {', '.join(sorted(presets))})", modality=modality, source=str(spec))
+                         f"(presets: {', '.join(sorted(modality_spec.presets()))})", modality=modality,
+                         source=str(spec))
     return create_encoder(name, **(overrides or {}))

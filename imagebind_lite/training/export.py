@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from imagebind_lite.encoder import MultiModalModel
+from imagebind_lite.model import MultiModalModel
 from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.finetune import merged_copy
 

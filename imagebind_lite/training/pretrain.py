@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from imagebind_lite.data.world.config import WorldConfig
-from imagebind_lite.encoder import MultiModalModel
+from imagebind_lite.model import MultiModalModel
 from imagebind_lite.registry import get_modality
 from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.build import load_encoder, plain_hparams
