@@ -106,6 +106,6 @@ def test_esc50_clips_missing_from_disk_are_named(esc50, tmp_path):
     missing = sorted((esc50 / "audio").iterdir())[0]
     missing.unlink()
     with pytest.raises(ImageBindLiteError, match=missing.name):
-        from imagebind_lite.data.dataset_manifests import esc50_manifest
+        from imagebind_lite.data.benchmarks import esc50_manifest
 
         esc50_manifest(esc50, tmp_path / "out")
