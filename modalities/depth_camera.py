@@ -4,7 +4,7 @@ next to it; used by the depth modality's ``disparity_scale: "camera"``.
 SUN RGB-D: a sample folder holds ``intrinsics.txt`` (the 3x3 camera matrix, fx first) next to
 its ``depth/`` and ``depth_bfx/`` folders, and sits under a folder named after its sensor.
 Stereo baselines per sensor are the ones Omnivore's authors published with their SUN RGB-D
-disparity conversion (omnivore issue #12): Kinect v1 / v2 0.075 m, RealSense and Xtion 0.095 m
+disparity conversion (Omnivore GitHub issue #12): Kinect v1 / v2 0.075 m, RealSense and Xtion 0.095 m
 (the Xtion value is their estimate from the device's size).
 """
 from __future__ import annotations

@@ -31,13 +31,13 @@ RETRIEVAL_METRICS = tuple(f"{q}->{g} R@{k}" for q, g in (("text", "audio"), ("au
 
 # SUN RGB-D / Omnivore disparity: depth decoded as the SUN RGB-D toolbox does (read3dPoints.m:
 # the png holds millimetres rotated left by 3 bits), capped at 8 m, disparity = sensor baseline x
-# focal length (intrinsics.txt) / depth (ImageBind issue #134, following the conversion Omnivore's
-# authors posted in omnivore issue #12), then Omnivore's DepthNorm from its released SUN RGB-D
+# focal length (intrinsics.txt) / depth (ImageBind GitHub issue #134, following the conversion Omnivore's
+# authors posted in Omnivore GitHub issue #12), then Omnivore's DepthNorm from its released SUN RGB-D
 # config: disparity clamped at 75 and divided by 75, no further mean/std.
 OMNIVORE_DEPTH_NORM = {"min_depth": 0.01, "max_disparity": 75.0, "mean": 0.0, "std": 75.0}
 SUNRGBD_DISPARITY = {"depth_encoding": "sunrgbd", "max_depth": 8.0, "disparity_scale": "camera",
                      **OMNIVORE_DEPTH_NORM}
-# NYU-Depth v2 was shot with one Kinect v1: baseline 0.075 m (the value in omnivore issue #12)
+# NYU-Depth v2 was shot with one Kinect v1: baseline 0.075 m (the value in Omnivore GitHub issue #12)
 # times the focal length of the NYU toolbox's camera_params (fx_rgb 518.857901 px; the depth maps
 # of the labelled set are registered to the RGB camera).
 NYU_DISPARITY_SCALE = 0.075 * 518.857901
@@ -119,19 +119,19 @@ def _catalogue() -> Dict[str, BenchmarkSpec]:
                   Variant("sunrgbd_millimetres", {"depth_encoding": "sunrgbd"},
                           "the encoder's data config, with the release's bit-rotated millimetres decoded"),
                   Variant("omnivore_disparity", SUNRGBD_DISPARITY,
-                          "ImageBind issue #134 (toolbox decode, 8 m cap, baseline x focal / depth) + "
+                          "ImageBind GitHub issue #134 (toolbox decode, 8 m cap, baseline x focal / depth) + "
                           "Omnivore's DepthNorm(max 75)")]),
         _spec("nyud", "NYU-Depth v2 depth, 10 scene classes (9 + others), test split", "depth", CLASSIFICATION,
               "https://cs.nyu.edu/~fergus/datasets/nyu_depth_v2.html (labeled .mat + splits.mat)",
               {"top1": 54.0}, templates=clip, templates_source=T.SENSOR_SOURCE, variants=[
                   preset, Variant("omnivore_disparity", NYU_DISPARITY,
                                   "Kinect v1 baseline 0.075 m x fx 518.857901 px / depth, Omnivore's "
-                                  "DepthNorm(max 75); the setting ImageBind issue #107 reports trying")]),
+                                  "DepthNorm(max 75); the setting ImageBind GitHub issue #107 reports trying")]),
         _spec("llvip", "LLVIP thermal crops, person vs background, test split", "thermal", CLASSIFICATION,
               "https://bupt-ai-cz.github.io/LLVIP/", {"top1": 63.4}, templates=clip,
               templates_source=T.SENSOR_SOURCE, variants=[
                   preset, Variant("no_normalize", {"mean": 0.0, "std": 1.0},
-                                  "a comment on ImageBind PR #73: without Normalize, LLVIP 55.2 -> 62.4")]),
+                                  "a comment on ImageBind GitHub PR #73: without Normalize, LLVIP 55.2 -> 62.4")]),
         _spec("ego4d", "Ego4D IMU clips, scenario classification", "imu", CLASSIFICATION,
               "https://ego4d-data.org/ (ego4d CLI: --datasets imu + metadata)", {"top1": 25.0},
               templates=T.IMU_TEMPLATES, templates_source=T.IMU_SOURCE),

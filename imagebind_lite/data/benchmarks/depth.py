@@ -34,7 +34,7 @@ from .output import Collected, Written, write_benchmark
 
 # The 19 SUN RGB-D scene classes of the scene-classification protocol: the categories with
 # enough samples that Song et al. (CVPR 2015) kept; Omnivore's released SUN RGB-D config trains a
-# 19-way head, and ImageBind issue #134 lists these names as the ones ImageBind's 35.1 uses.
+# 19-way head, and ImageBind GitHub issue #134 lists these names as the ones ImageBind's 35.1 uses.
 SUNRGBD_SCENES = ("bathroom", "bedroom", "classroom", "computer_room", "conference_room", "corridor",
                   "dining_area", "dining_room", "discussion_area", "furniture_store", "home_office", "kitchen",
                   "lab", "lecture_theatre", "library", "living_room", "office", "rest_space", "study_space")
@@ -48,7 +48,7 @@ NYU_SCENE_TYPES = ("basement", "bathroom", "bedroom", "bookstore", "cafe", "clas
                    "study", "study_room")
 # The 10-class protocol of Gupta et al. (CVPR 2013): the 9 most frequent types, the other 18 merged
 # into "others". Omnivore's NYU-D scene task and ImageBind's NYU-D (54.0) use these 10 classes;
-# the paper's appendix names the 18 merged types (ImageBind issue #107 discusses scoring "others"
+# the paper's appendix names the 18 merged types (ImageBind GitHub issue #107 discusses scoring "others"
 # as the best of those names), so benchmark.json records them as a class group.
 NYU_CLASSES = ("bathroom", "bedroom", "bookstore", "classroom", "dining_room", "home_office", "kitchen",
                "living_room", "office")

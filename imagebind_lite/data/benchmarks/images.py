@@ -133,9 +133,8 @@ def _devkit_layout(root: Path, devkit) -> Tuple[List[str], Dict[str, str], List[
     for path in (truth, meta):
         if not path.is_file():
             raise InputError(f"devkit file {path} not found: {hint}", modality="vision")
-    by_id = _read_meta(meta)
+    by_id, words = _read_meta(meta)
     synsets = sorted(by_id.values())
-    words = {w: n for w, n in _read_meta(meta, words=True).items()}
     listed, labels = [], []
     for number, line in enumerate(truth.read_text(encoding="utf-8").split(), start=1):
         if not line.isdigit() or int(line) not in by_id:
@@ -145,15 +144,19 @@ def _devkit_layout(root: Path, devkit) -> Tuple[List[str], Dict[str, str], List[
     return synsets, words, listed, labels, "flat files + devkit"
 
 
-def _read_meta(path: Path, words: bool = False) -> Dict:
-    """devkit meta.mat (MATLAB v5): ILSVRC2012_ID -> WordNet id of the leaf synsets (or wnid -> words)."""
+def _read_meta(path: Path) -> Tuple[Dict[int, str], Dict[str, str]]:
+    """devkit meta.mat (MATLAB v5 struct array ``synsets``) -> (ILSVRC2012_ID -> WordNet id,
+    WordNet id -> words) of the leaf synsets, the 1000 classes (inner nodes have children)."""
     from scipy.io import loadmat
 
-    synsets = loadmat(str(path), squeeze_me=True)["synsets"]
-    leaves = [s for s in synsets if int(s["num_children"]) == 0]
-    if words:
-        return {str(s["WNID"]): str(s["words"]) for s in leaves}
-    return {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in leaves}
+    try:
+        synsets = loadmat(str(path), squeeze_me=True)["synsets"]
+        leaves = [s for s in synsets if int(s["num_children"]) == 0]
+        return ({int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in leaves},
+                {str(s["WNID"]): str(s["words"]) for s in leaves})
+    except Exception as exc:  # not a devkit meta.mat: scipy and numpy raise many types
+        raise InputError(f"cannot read the devkit's synsets ({type(exc).__name__}: {exc})", modality="vision",
+                         source=str(path)) from exc
 
 
 def _class_names(synsets: Sequence[str], words: Dict[str, str], choice: str) -> Dict[str, str]:
