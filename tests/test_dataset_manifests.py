@@ -137,12 +137,17 @@ def test_esc50_allow_missing_leaves_absent_clips_out_and_counts_them(esc50, tmp_
 
 
 def test_folders_description_names_the_modality(tmp_path):
-    (tmp_path / "root" / "dog").mkdir(parents=True)
-    Image.new("RGB", (8, 8)).save(tmp_path / "root" / "dog" / "a.png")
+    for name in ("dog", "cat"):
+        (tmp_path / "root" / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (len(name) * 30, 0, 0)).save(tmp_path / "root" / name / "a.png")
     assert cli("manifest", "folders", tmp_path / "root", tmp_path / "out", "--modality", "vision")[0] == 0
     description = json.loads((tmp_path / "out" / "benchmark.json").read_text())
     assert description["modality"] == "vision" and description["columns"]["input"] == "vision"
     assert description["paper"]["figures"] == {}
+    MultiModalModel.from_presets({"text": "tiny", "vision": "tiny"}).save(tmp_path / "model")
+    rc, out, err = cli("evaluate", "--model", tmp_path / "model", "--manifest", tmp_path / "out" / "manifest.csv",
+                       "--prompts", tmp_path / "out" / "prompts.json", "--no-progress")
+    assert rc == 0 and "zero-shot vision" in out, err
 
 
 def test_every_adapter_is_a_manifest_subcommand_and_descriptions_are_checked(tmp_path, capsys):
