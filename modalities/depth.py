@@ -10,6 +10,15 @@ is 1), with depth first clamped to ``data["min_depth"]`` so near-zero readings c
 Missing pixels (0, negative, NaN, inf) get disparity 0: the value an infinitely far point has,
 so "no reading" never looks like a near surface. A map with no valid pixel is an error.
 Then resize (short side) + centre crop to ``image_size``, and (x - mean) / std.
+
+Optional data-config keys for releases and published recipes (absent = the behaviour above):
+- ``depth_encoding``: ``"millimetres"`` (default) or ``"sunrgbd"``: SUN RGB-D's pngs store
+  millimetres rotated left by 3 bits (its toolbox's read3dPoints.m rotates them back);
+- ``max_depth``: metres; farther readings are set to it (the SUN RGB-D recipe caps at 8 m);
+- ``disparity_scale: "camera"``: baseline x focal length of the camera that took the map, read
+  from the release's files next to it (``depth_camera.py``: SUN RGB-D's intrinsics.txt and
+  sensor folder), so disparity is in pixels as a stereo camera measures it;
+- ``max_disparity``: disparity clamped to it (Omnivore's DepthNorm clamps at 75 before dividing).
 The mean/std are ours, not ImageBind's (its released code has no depth preprocessing): the
 disparity moments of depths spread uniformly over 1-6 m, a room (mean ln(6)/5 = 0.36, std 0.2).
 Set them from your data, and for a converted checkpoint from the data it was trained on.
@@ -30,6 +39,7 @@ from PIL import Image
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import Stem
+from imagebind_lite.modalities.depth_camera import camera_disparity_scale
 from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 MILLIMETRES_PER_METRE = 1000.0
@@ -67,7 +77,8 @@ class DepthModality(ModalitySpec):
             return np.asarray(image)
 
     def validate(self, raw, source: str) -> np.ndarray:
-        """-> float32 depth in metres, NaN where missing."""
+        """-> integer codes as stored (decoded by ``to_tensor``, which knows the encoding), or
+        float32 depth in metres with NaN where missing."""
         if isinstance(raw, torch.Tensor):
             raw = raw.detach().cpu().numpy()
         array = np.asarray(raw)
@@ -76,9 +87,11 @@ class DepthModality(ModalitySpec):
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
             raise InputError(f"expected a single-channel depth map [H, W], got shape {array.shape} "
                              f"dtype {array.dtype}", modality=self.name, source=source)
-        metres = array.astype(np.float32)
         if np.issubdtype(array.dtype, np.integer):
-            metres /= MILLIMETRES_PER_METRE
+            if not (array > 0).any():
+                raise InputError("depth map has no valid pixel (all zero or negative)", modality=self.name, source=source)
+            return array
+        metres = array.astype(np.float32)
         metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
         if np.isnan(metres).all():
             raise InputError("depth map has no valid pixel (all zero, negative, NaN or inf)",
@@ -86,9 +99,17 @@ class DepthModality(ModalitySpec):
         return metres
 
     def to_tensor(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
-        depth = torch.from_numpy(np.ascontiguousarray(raw))
-        disparity = data["disparity_scale"] / depth.clamp(min=data["min_depth"])
+        metres = to_metres(raw, data.get("depth_encoding", "millimetres"), source)
+        if data.get("max_depth"):
+            metres = np.minimum(metres, np.float32(data["max_depth"]))  # NaN (missing) stays NaN
+        scale = data["disparity_scale"]
+        if scale == "camera":
+            scale = camera_disparity_scale(source)
+        depth = torch.from_numpy(np.ascontiguousarray(metres))
+        disparity = float(scale) / depth.clamp(min=data["min_depth"])
         disparity = torch.nan_to_num(disparity, nan=0.0)  # missing -> "infinitely far"
+        if data.get("max_disparity"):
+            disparity = disparity.clamp(max=float(data["max_disparity"]))
         image = resize_and_crop(disparity[None], data["image_size"])
         return (image - data["mean"]) / data["std"]
 
@@ -98,3 +119,18 @@ class DepthModality(ModalitySpec):
 
     def build_stem(self, config: EncoderConfig) -> Stem:
         return single_channel_stem(config)
+
+
+def to_metres(array: np.ndarray, encoding: str, source: str) -> np.ndarray:
+    """Stored depth -> float32 metres, NaN where missing. Floats are metres already."""
+    if not np.issubdtype(array.dtype, np.integer):
+        return array
+    if encoding == "sunrgbd":  # undo the 3-bit left rotation of the 16-bit millimetre codes
+        codes = array.astype(np.uint16)
+        array = (codes >> 3) | (codes << 13)
+    elif encoding != "millimetres":
+        raise InputError(f"unknown depth_encoding {encoding!r}; use 'millimetres' or 'sunrgbd'",
+                         modality="depth", source=source)
+    metres = array.astype(np.float32) / MILLIMETRES_PER_METRE
+    metres[array <= 0] = np.nan
+    return metres

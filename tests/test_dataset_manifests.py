@@ -106,6 +106,60 @@ def test_esc50_clips_missing_from_disk_are_named(esc50, tmp_path):
     missing = sorted((esc50 / "audio").iterdir())[0]
     missing.unlink()
     with pytest.raises(ImageBindLiteError, match=missing.name):
-        from imagebind_lite.data.dataset_manifests import esc50_manifest
+        from imagebind_lite.data.benchmarks import esc50_manifest
 
         esc50_manifest(esc50, tmp_path / "out")
+
+
+def test_esc50_benchmark_description_and_a_category_that_contradicts_its_target(esc50, tmp_path):
+    from imagebind_lite.data.benchmarks import load_benchmark
+
+    rc, out, err = cli("manifest", "esc50", esc50, tmp_path / "esc")
+    assert rc == 0, err
+    description = load_benchmark(tmp_path / "esc")
+    assert description["benchmark"] == "esc50" and description["task"] == "classification"
+    assert description["paper"]["figures"] == {"top1": 66.9} and "Table 2" in description["paper"]["source"]
+    assert description["files"]["manifest"] == str(tmp_path / "esc" / "manifest.csv")
+    assert description["data"]["n_samples"] == 9 and description["data"]["folds"] == [1, 2, 3, 4, 5]
+    text = (esc50 / "meta" / "esc50.csv").read_text().splitlines()
+    text[4] = text[4].replace(",rain,", ",thunder,")  # target 2 is "rain" on the other rows
+    (esc50 / "meta" / "esc50.csv").write_text("\n".join(text) + "\n")
+    rc, out, err = cli("manifest", "esc50", esc50, tmp_path / "esc")
+    assert rc == 2 and "unknown class 'thunder'" in err and "line 5" in err
+
+
+def test_esc50_allow_missing_leaves_absent_clips_out_and_counts_them(esc50, tmp_path):
+    sorted((esc50 / "audio").iterdir())[0].unlink()
+    rc, out, err = cli("manifest", "esc50", esc50, tmp_path / "esc", "--allow-missing")
+    assert rc == 0, err
+    assert len(read_manifest(tmp_path / "esc" / "manifest.csv")) == 8
+    assert json.loads((tmp_path / "esc" / "benchmark.json").read_text())["data"]["missing_left_out"] == 1
+
+
+def test_folders_description_names_the_modality(tmp_path):
+    for name in ("dog", "cat"):
+        (tmp_path / "root" / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (len(name) * 30, 0, 0)).save(tmp_path / "root" / name / "a.png")
+    assert cli("manifest", "folders", tmp_path / "root", tmp_path / "out", "--modality", "vision")[0] == 0
+    description = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert description["modality"] == "vision" and description["columns"]["input"] == "vision"
+    assert description["paper"]["figures"] == {}
+    MultiModalModel.from_presets({"text": "tiny", "vision": "tiny"}).save(tmp_path / "model")
+    rc, out, err = cli("evaluate", "--model", tmp_path / "model", "--manifest", tmp_path / "out" / "manifest.csv",
+                       "--prompts", tmp_path / "out" / "prompts.json", "--no-progress")
+    assert rc == 0 and "zero-shot vision" in out, err
+
+
+def test_every_adapter_is_a_manifest_subcommand_and_descriptions_are_checked(tmp_path, capsys):
+    from imagebind_lite.data.benchmarks import ADAPTERS, get_benchmark, list_benchmarks, load_benchmark
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["manifest", "-h"])
+    assert exit_info.value.code == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ADAPTERS) and set(list_benchmarks()) == set(ADAPTERS)
+    with pytest.raises(ImageBindLiteError, match="unknown benchmark 'mnist'"):
+        get_benchmark("mnist")
+    (tmp_path / "benchmark.json").write_text('{"format": 1, "benchmark": "x"}')
+    with pytest.raises(ImageBindLiteError, match="not a format-1 benchmark description"):
+        load_benchmark(tmp_path)

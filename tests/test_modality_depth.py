@@ -134,3 +134,54 @@ def test_stem_matches_imagebinds_depth_preprocessor():
                           "pos_embed": theirs.pos_embedding_helper.pos_embed})
     x = torch.randn(2, 1, 224, 224)
     assert torch.allclose(ours(x), theirs(depth=x)["trunk"]["tokens"], atol=1e-5)
+
+
+# ----- data-config options for releases and published recipes (SUN RGB-D, Omnivore) ------------
+def sunrgbd_code(millimetres):
+    """How the SUN RGB-D release stores millimetres: rotated left by 3 bits in 16 bits."""
+    mm = np.asarray(millimetres, dtype=np.uint16)
+    return (mm << 3) | (mm >> 13)
+
+
+def transform_with(**changes):
+    return ib.get_modality("depth").transform({**TINY, "mean": 0.0, "std": 1.0, **changes})
+
+
+def test_sunrgbd_encoding_undoes_the_bit_rotation_of_the_release(tmp_path):
+    metres = np.full((32, 32), 2.5, dtype=np.float32)
+    metres[:4] = 9.0  # beyond the 8 m cap of the SUN RGB-D recipe
+    Image.fromarray(sunrgbd_code(np.round(metres * 1000))).save(tmp_path / "d.png")
+    decoded = transform_with(depth_encoding="sunrgbd", max_depth=8.0)(str(tmp_path / "d.png"))[0]
+    assert torch.allclose(decoded[4:], torch.full((28, 32), 1 / 2.5), atol=1e-5)
+    assert torch.allclose(decoded[:4], torch.full((4, 32), 1 / 8.0), atol=1e-5)
+    as_millimetres = transform_with()(str(tmp_path / "d.png"))[0]  # the default reads the codes as mm: ~8x too far
+    assert as_millimetres[10, 10] < decoded[10, 10] / 7
+
+
+def test_camera_disparity_scale_reads_the_sunrgbd_sample_intrinsics(tmp_path):
+    sample = tmp_path / "SUNRGBD" / "realsense" / "lg" / "2014_10_24-14_09_07-1311000073"
+    (sample / "depth_bfx").mkdir(parents=True)
+    (sample / "intrinsics.txt").write_text("691.58 0 362.38\n0 691.58 264.75\n0 0 1\n")
+    Image.fromarray(sunrgbd_code(np.full((32, 32), 2000))).save(sample / "depth_bfx" / "0000103.png")
+    transform = transform_with(depth_encoding="sunrgbd", disparity_scale="camera", max_disparity=75.0)
+    disparity = transform(str(sample / "depth_bfx" / "0000103.png"))[0]
+    assert torch.allclose(disparity, torch.full_like(disparity, 0.095 * 691.58 / 2.0), rtol=1e-5)  # 32.85 px
+    near = transform_with(disparity_scale="camera", max_disparity=75.0)  # 0.3 m: 219 px, clamped to 75
+    Image.fromarray(np.full((32, 32), 300, dtype=np.uint16)).save(sample / "depth_bfx" / "0000103.png")
+    assert torch.allclose(near(str(sample / "depth_bfx" / "0000103.png")), torch.full((1, 32, 32), 75.0))
+
+
+@pytest.mark.parametrize("changes,item,match", [
+    ({"disparity_scale": "camera"}, np.ones((8, 8), dtype=np.float32), "file path"),
+    ({"depth_encoding": "inches"}, np.ones((8, 8), dtype=np.uint16), "unknown depth_encoding"),
+])
+def test_recipe_options_fail_clearly(changes, item, match):
+    with pytest.raises(ib.InputError, match=match):
+        transform_with(**changes)(item)
+
+
+def test_camera_scale_without_a_sensor_folder_names_the_file(tmp_path):
+    Image.fromarray(np.full((8, 8), 900, dtype=np.uint16)).save(tmp_path / "d.png")
+    with pytest.raises(ib.InputError, match="sensor folder") as info:
+        transform_with(disparity_scale="camera")(str(tmp_path / "d.png"))
+    assert "d.png" in str(info.value)
