@@ -7,15 +7,13 @@ epoch. The cache key hashes (a) the pivot's state dict, bytes included, (b) the 
 config the transform is built from, and (c) the data set's fingerprint (manifest bytes or
 world config), so changing any of them invalidates it. On disk it is one safetensors file per
 pair data set, ``pivot-<name>-<key[:16]>.safetensors``, with the full key, the ids and the
-skipped images in its metadata; writes are atomic (temp file + rename).
+skipped images in its metadata; writes are atomic (``imagebind_lite.atomic``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -25,6 +23,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader
 
+from imagebind_lite.atomic import atomic_path
 from imagebind_lite.training.datasets import BadSample, PairDataset, fail_on_bad
 
 log = logging.getLogger(__name__)
@@ -143,17 +142,11 @@ class PivotCache:
 
 
 def _save(path: Path, key: str, cached: PivotEmbeddings) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"key": key, "ids": json.dumps(cached.ids), "skipped": json.dumps(cached.skipped),
                 "version": str(CACHE_FORMAT_VERSION)}
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:  # write then rename: a crash never leaves a truncated cache under the real name
-        save_file({"embeddings": cached.embeddings.contiguous()}, temp, metadata=metadata)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    # write then rename: a crash never leaves a truncated cache under the real name
+    with atomic_path(path) as temp:
+        save_file({"embeddings": cached.embeddings.contiguous()}, str(temp), metadata=metadata)
 
 
 def _load(path: Path, key: str) -> Optional[PivotEmbeddings]:
