@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
 from imagebind_lite.retrieval.shards import write_shard
+from imagebind_lite.training.api import make_trainer
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], 
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=SkipCollate(modality))
     writer = ShardWriter(out_dir, modality)
     # Lightning's precision plugin casts the module and the float inputs (bf16-true) or autocasts
-    trainer = L.Trainer(accelerator=accelerator, devices=devices, precision=precision, callbacks=[writer],
-                        logger=False, enable_progress_bar=progress, enable_model_summary=False)
+    trainer = make_trainer(accelerator=accelerator, devices=devices, precision=precision, callbacks=[writer],
+                           progress=progress)
     trainer.predict(EmbedModule(encoder), loader, return_predictions=False)
     if writer.skipped:
         log.warning("%s: skipped %d unreadable file(s): %s", modality, len(writer.skipped), ", ".join(writer.skipped[:10]))
