@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP, RetrievalMRR, RetrievalRecall
 
-from imagebind_lite.evaluation import bidirectional_retrieval, relevance_from_ids, retrieval_metrics
+from imagebind_lite.evaluation import bidirectional_retrieval, recall_at_k, relevance_from_ids, retrieval_metrics
 
 
 def _torchmetrics(scores, rel, metric):
@@ -79,3 +79,40 @@ def test_queries_without_positive_are_skipped():
     rel = torch.tensor([[True, False], [False, False]])
     out = retrieval_metrics(torch.randn(2, 3), torch.randn(2, 3), rel)
     assert out["n_queries"] == 1 and out["n_skipped"] == 1
+
+
+def test_recall_at_k_agrees_with_retrieval_metrics():
+    q, g = torch.randn(30, 8), torch.randn(30, 8)
+    paired = retrieval_metrics(q, g, torch.eye(30, dtype=torch.bool), ks=(1, 5))
+    assert recall_at_k(q, g, 1) == paired["R@1"] and recall_at_k(q, g, 5, chunk=7) == paired["R@5"]
+    labels = torch.randint(0, 4, (30,))
+    by_label = retrieval_metrics(q, g, relevance_from_ids(labels, labels), ks=(1,))
+    assert recall_at_k(q, g, 1, labels, labels) == by_label["R@1"]
+    assert recall_at_k(q, g, 1, labels.tolist(), labels.tolist()) == by_label["R@1"]
+
+
+def test_tie_rule_counts_ties_against_the_query_whatever_the_gallery_order():
+    # query 0 ties its positive (row 0) with row 1; query 1's positive (row 1) is strictly best
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    g = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    rel = torch.tensor([[True, False, False], [False, False, True]])
+    assert retrieval_metrics(q, g, rel, ks=(1, 2))["R@1"] == 0.5  # the tie is a miss at k=1 ...
+    assert retrieval_metrics(q, g, rel, ks=(1, 2))["R@2"] == 1.0  # ... and a hit at k=2
+    flipped = [1, 0, 2]  # the tied pair swapped: an index-based rule would change its answer
+    assert retrieval_metrics(q, g[flipped], rel[:, flipped], ks=(1,))["R@1"] == 0.5
+    assert recall_at_k(q, g[:2], 1) == recall_at_k(q, g[[1, 0]], 1, [0, 1], [1, 0]) == 0.0
+
+
+def test_training_validation_r1_is_the_evaluation_r1():
+    from imagebind_lite.training.metrics import retrieval_top1
+
+    a, b = F.normalize(torch.randn(24, 8), dim=-1), F.normalize(torch.randn(24, 8), dim=-1)
+    labels = torch.arange(24) % 3
+    assert retrieval_top1(a, b) == (recall_at_k(a, b), recall_at_k(b, a))
+    a_to_b, b_to_a = retrieval_top1(a, b, labels)
+    rel = relevance_from_ids(labels, labels)
+    assert a_to_b == retrieval_metrics(a, b, rel, ks=(1,))["R@1"]
+    assert b_to_a == retrieval_metrics(b, a, rel.T, ks=(1,))["R@1"]
+    # collapsed embeddings score nothing, by pairs or by class (argmax would have found row 0)
+    same = F.normalize(torch.ones(24, 8), dim=-1)
+    assert retrieval_top1(same, same) == (0.0, 0.0) and retrieval_top1(same, same, labels) == (0.0, 0.0)
