@@ -24,7 +24,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from imagebind_lite.atomic import atomic_path
-from imagebind_lite.training.datasets import BadSample, PairDataset, fail_on_bad
+from imagebind_lite.data.bad_samples import fail_on_bad, split_bad
+from imagebind_lite.training.datasets import PairDataset
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ def cache_key(pivot: Union[nn.Module, str], data_config: dict, dataset_fingerpri
 
 
 def _collate_images(items):
-    good = [(sid, image) for sid, image in items if not isinstance(image, BadSample)]
-    bad = [image for _, image in items if isinstance(image, BadSample)]
+    good, bad = split_bad(items, lambda item: item[1])
     ids = [sid for sid, _ in good]
     return ids, (torch.stack([image for _, image in good]) if good else None), bad
 
