@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 from imagebind_lite.errors import InputError
 
+from .results import RetrievalResult
+
 
 def relevance_from_ids(query_ids: Sequence, gallery_ids: Sequence) -> torch.Tensor:
     """Boolean ``[Q, G]``: query i is relevant to gallery j when their ids (or labels) match."""
@@ -111,7 +113,7 @@ def _average_precision(scores: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
 
 def retrieval_metrics(query_emb: torch.Tensor, gallery_emb: torch.Tensor, relevance,
                       ks: Sequence[int] = (1, 5, 10), chunk: int = 1024,
-                      with_map: bool = True) -> Dict[str, float]:
+                      with_map: bool = True) -> RetrievalResult:
     """R@k for ``ks``, median rank, MRR and mAP of queries against a gallery by cosine similarity.
 
     ``relevance``: boolean ``[Q, G]`` (several positives allowed). Queries without any relevant
@@ -126,17 +128,15 @@ def retrieval_metrics(query_emb: torch.Tensor, gallery_emb: torch.Tensor, releva
     rel = rel.to(q.device)
     rank, aps, keep = _ranks(q, g, lambda start, end: rel[start:end], chunk, with_map)
     rank = rank.float()
-    out = {f"R@{k}": (rank <= k).float().mean().item() for k in ks}
-    out.update({"median_rank": rank.quantile(0.5).item(), "MRR": (1.0 / rank).mean().item()})
-    if with_map:
-        out["mAP"] = aps.mean().item()
-    out.update({"n_queries": int(keep.sum()), "n_skipped": int((~keep).sum())})
-    return out
+    return RetrievalResult(recall={k: (rank <= k).float().mean().item() for k in ks},
+                           median_rank=rank.quantile(0.5).item(), mrr=(1.0 / rank).mean().item(),
+                           mean_average_precision=aps.mean().item() if with_map else None,
+                           n_queries=int(keep.sum()), n_skipped=int((~keep).sum()))
 
 
 def bidirectional_retrieval(a: torch.Tensor, b: torch.Tensor, a_ids: Optional[Sequence] = None,
                             b_ids: Optional[Sequence] = None, names: Tuple[str, str] = ("a", "b"),
-                            ks: Sequence[int] = (1, 5, 10)) -> Dict[str, Dict[str, float]]:
+                            ks: Sequence[int] = (1, 5, 10)) -> Dict[str, RetrievalResult]:
     """Retrieval ``a -> b`` and ``b -> a``.
 
     Without ids, row i of ``a`` matches row i of ``b`` (same instance); with ids (or class
