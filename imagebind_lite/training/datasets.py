@@ -118,25 +118,25 @@ def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 6
     dataset.label_cache = [label for _, label in items]
 
 
-class _InputView(Dataset):
+class _PairsView(Dataset):
+    """One part of every sample of a pair dataset, for a single pass that fills a cache."""
+
     def __init__(self, pairs: PairDataset):
         self.pairs = pairs
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+class _InputView(_PairsView):
+    """``(X tensor | BadSample, label)``: what ``cache_inputs`` keeps."""
 
     def __getitem__(self, index: int):
         return self.pairs.load(index, self.pairs.modality), self.pairs.label(index)
 
 
-class ImageView(Dataset):
+class ImageView(_PairsView):
     """``(id, image tensor | BadSample)`` for each sample of a pair dataset."""
-
-    def __init__(self, pairs: PairDataset):
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
 
     def __getitem__(self, index: int):
         return self.pairs.sample_id(index), self.pairs.load(index, self.pairs.pivot_modality)
