@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP, RetrievalMRR
 
-from imagebind_lite.evaluation import (EvaluationResults, emergent_matrix, gap_correction, modality_gap,
+from imagebind_lite.evaluation import (EvaluationResult, emergent_matrix, gap_correction, modality_gap,
                                        retrieval_metrics, write_report)
 
 MODALITIES = ["vision", "text", "audio", "depth", "thermal", "imu"]
@@ -40,7 +40,7 @@ def bench_metrics(n, dim):
     b = F.normalize(a + 6.0 * torch.randn(n, dim) / dim ** 0.5, dim=-1)  # cos(a, b) ~ 0.16: mid-range R@k
     rel = torch.eye(n, dtype=torch.bool)
     t0 = time.perf_counter()
-    ours = retrieval_metrics(a, b, rel)
+    ours = retrieval_metrics(a, b, rel).to_dict()
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     ref = torchmetrics_retrieval(a @ b.T, rel)  # given the score matrix for free
@@ -68,7 +68,7 @@ def bench_emergent(n, dim, classes):
     steps["gap_correction"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        write_report(out, EvaluationResults(matrix, gap, corr, emb))
+        write_report(out, EvaluationResult(MODALITIES, n, matrix=matrix, gap=gap, gap_correction=corr, embeddings=emb))
     steps["write_report"] = time.perf_counter() - t0
     print(f"emergent evaluation, {len(MODALITIES)} modalities x {n} rows, D={dim}, {len(matrix.cells)} cells: "
           + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items()) + f"; total {sum(steps.values()):.2f}s")

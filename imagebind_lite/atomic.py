@@ -1,19 +1,71 @@
 """Atomic file and directory writes (write to a temporary name, then ``os.replace``).
 
 A reader never sees half a file: an interrupted write leaves the previous version (or
-nothing) in place. Used by saved indexes, embedding shards, evaluation reports and the synthetic world writer.
+nothing) in place. Every model, index, shard, cache, report and world file goes through here.
+
+One permission policy: whatever is written gets the mode an ordinary ``open`` / ``mkdir``
+would give under the process umask (0644 / 0755 under umask 022, 0600 / 0700 under 077).
+The temporary names need fixing up because ``mkdtemp`` creates 0700 directories and some
+writers (safetensors among them) create 0600 files whatever the umask, which would make a
+saved model or index unreadable to the rest of a team sharing it.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
 
 PathLike = Union[str, os.PathLike]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # elsewhere the only way to read it is to set it; the lock keeps our own threads from
+    # seeing the temporary value between the two calls
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a newly written file: what ``open(path, "w")`` would give."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """Mode of a newly written directory: what ``mkdir`` would give."""
+    return 0o777 & ~current_umask()
+
+
+def apply_default_modes(path: PathLike) -> None:
+    """Give ``path`` (and, for a directory, everything below it) the umask-derived modes."""
+    path = Path(path)
+    files, dirs = file_mode(), dir_mode()
+    if not path.is_dir():
+        os.chmod(path, files)
+        return
+    for root, subdirs, names in os.walk(path):
+        os.chmod(root, dirs)
+        for name in names:
+            target = os.path.join(root, name)
+            if not os.path.islink(target):  # a link's own mode means nothing; its target is not ours
+                os.chmod(target, files)
+        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(root, d))]
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -29,6 +81,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp = _tmp_sibling(path)
     try:
         yield tmp
+        apply_default_modes(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -58,6 +111,7 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
+        apply_default_modes(tmp)
         old = None
         if path.exists():
             old = _tmp_sibling(path)

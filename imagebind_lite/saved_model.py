@@ -3,20 +3,18 @@
 This module reads and writes the files (``save_model``, ``load_encoders``); ``imagebind_lite.model``
 wraps the loaded encoders in the user-facing ``MultiModalModel`` (``load_model``).
 Loading never unpickles: configs are JSON, weights are safetensors. Writes are atomic (a temp
-directory renamed into place) so an interrupted save never leaves a half-written model where a
-good one was.
+directory renamed into place, ``imagebind_lite.atomic``) so an interrupted save never leaves a
+half-written model where a good one was.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from imagebind_lite.atomic import atomic_directory
 from imagebind_lite.config import EncoderConfig
 from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import CheckpointError
@@ -29,30 +27,14 @@ FORMAT_VERSION = 1
 def save_model(model, directory) -> Path:
     """Write ``model`` (a MultiModalModel) to ``directory``, replacing it atomically."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as staging:
         config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "embed_dim": model.embed_dim, "encoders": {}}
         for modality, encoder in model.encoders.items():
             weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
             save_file(weights, str(staging / f"{modality}.safetensors"))
             config["encoders"][modality] = encoder.config.to_dict()
         (staging / "config.json").write_text(json.dumps(config, indent=2))
-        staging.chmod(0o755)  # mkdtemp makes it owner-only; a model directory is meant to be shared
-        _replace_directory(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return directory
-
-
-def _replace_directory(staging: Path, directory: Path) -> None:
-    if directory.exists():
-        backup = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        os.replace(directory, backup)
-        os.replace(staging, directory)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(staging, directory)
 
 
 def read_config(directory: Path) -> dict:

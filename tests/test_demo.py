@@ -48,3 +48,17 @@ def test_index_answers_a_text_query(demo_dir):
     results = index.search(query, k=5, modality="audio")[0]
     assert len(results) == 5 and all(r.modality == "audio" for r in results)
     assert results[0].score >= results[-1].score
+
+
+def test_headline_reports_the_evaluation_it_ran(demo_dir):
+    headline = json.loads((demo_dir / "demo_metrics.json").read_text())["headline"]
+    evaluation = json.loads((demo_dir / "evaluation" / "metrics.json").read_text())
+    direct = json.loads((demo_dir / "direct_baseline_evaluation" / "metrics.json").read_text())
+    assert headline["audio_to_text_zero_shot_top1"] == evaluation["zero_shot"]["audio"]["top1"]
+    assert headline["direct_audio_to_text_zero_shot_top1"] == direct["zero_shot"]["audio"]["top1"]
+    assert headline["chance_top1"] == 1.0 / len(evaluation["classes"])
+    assert headline["attributes"]["tempo_bin"]["audio (direct)"] == \
+        direct["attributes"]["tempo_bin"]["zero_shot"]["audio"]["top1"]
+    # every stage trained through the one trainer factory: a resumable last.ckpt each
+    for stage in ("pivot", "align", "direct"):
+        assert [p.name for p in (demo_dir / "checkpoints" / stage).iterdir()] == ["last.ckpt"]

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from imagebind_lite.errors import InputError
-from imagebind_lite.evaluation import (EvaluationResults, bidirectional_retrieval, center_embeddings,
-                                       emergent_matrix, gap_correction, modality_gap, write_report,
-                                       zero_shot_classify)
+from imagebind_lite.evaluation import (
+    AttributeTargets, EvaluationResult, bidirectional_retrieval, center_embeddings, emergent_matrix,
+    evaluate_embeddings, gap_correction, modality_gap, report_markdown, write_report, zero_shot_classify,
+)
 
 MODS = ["vision", "text", "audio", "depth"]
 
@@ -36,9 +37,9 @@ def test_every_pair_with_status_direct_and_ratio():
     cell = mx.get("audio", "depth", "R@1")
     assert cell.direct == 0.8 and cell.ratio == pytest.approx(cell.score / 0.8)
     zs = mx.get("audio", "text", "zero_shot_top1")
-    assert zs.score == pytest.approx(zero_shot_classify(emb["audio"], texts, labels)["top1"])
+    assert zs.score == pytest.approx(zero_shot_classify(emb["audio"], texts, labels).top1)
     assert zs.ratio == pytest.approx(zs.score / 0.5)
-    r1 = bidirectional_retrieval(emb["depth"], emb["text"], names=("depth", "text"))["depth->text"]["R@1"]
+    r1 = bidirectional_retrieval(emb["depth"], emb["text"], names=("depth", "text"))["depth->text"].recall[1]
     assert mx.get("depth", "text", "R@1").score == pytest.approx(r1)
 
 
@@ -60,10 +61,12 @@ def test_gap_measures_offset_and_probe_separates():
     emb, _, _ = _world(n=120, offset=0.0)
     shifted, _, _ = _world(n=120, offset=1.5)
     small, large = modality_gap(emb), modality_gap(shifted)
-    assert large["centroid_distance"]["text|audio"] > 2 * small["centroid_distance"]["text|audio"]
-    assert large["probe_accuracy"]["text|audio"] > 0.95
-    assert small["probe_accuracy"]["text|audio"] < 0.8  # same cloud: hard to tell apart
-    assert 0.0 <= large["probe_accuracy_all"] <= 1.0
+    pair = ("text", "audio")
+    assert large.centroid_distance[pair] > 2 * small.centroid_distance[pair]
+    assert large.probe_accuracy[pair] > 0.95
+    assert small.probe_accuracy[pair] < 0.8  # same cloud: hard to tell apart
+    assert 0.0 <= large.probe_accuracy_all <= 1.0
+    assert large.to_dict()["centroid_distance"]["text|audio"] == large.centroid_distance[pair]  # the JSON key
 
 
 def test_centering_removes_offset_and_helps_retrieval():
@@ -73,20 +76,54 @@ def test_centering_removes_offset_and_helps_retrieval():
     assert centred.norm(dim=1) == pytest.approx(torch.ones(60))
     assert centred.mean(0).norm() < emb["audio"].mean(0).norm()
     corr = gap_correction(emb, labels, texts)
-    before = sum(c["before"] for c in corr["changes"] if c["metric"] == "R@1")
-    after = sum(c["after"] for c in corr["changes"] if c["metric"] == "R@1")
-    assert after > before and corr["transductive_centroids"]
+    before = sum(c.before for c in corr.changes if c.metric == "R@1")
+    after = sum(c.after for c in corr.changes if c.metric == "R@1")
+    assert after > before and corr.transductive_centroids
+    assert [c.score for c in corr.before.cells] == [c.before for c in corr.changes]
 
 
 def test_write_report(tmp_path):
     emb, labels, texts = _world()
     mx = emergent_matrix(emb, labels, class_text_emb=texts)
-    results = EvaluationResults(mx, modality_gap(emb), gap_correction(emb, labels, texts), emb, {"note": 1})
+    results = EvaluationResult(MODS, 40, matrix=mx, gap=modality_gap(emb), gap_correction=gap_correction(emb, labels, texts),
+                               embeddings=emb)
     paths = write_report(tmp_path / "out", results)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert len(metrics["emergent_matrix"]["cells"]) == len(mx.cells) and metrics["note"] == 1
+    assert len(metrics["emergent_matrix"]["cells"]) == len(mx.cells) and metrics["modalities"] == MODS
+    assert "manifest" not in metrics and "zero_shot" not in metrics  # not measured: left out
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| audio | text | R@1 | emergent |" in report and "Modality gap" in report
     for key in ("heatmap", "projection"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in (tmp_path / "out").iterdir() if ".tmp-" in p.name]  # no leftovers
+
+
+def test_evaluate_embeddings_gives_typed_results_and_one_render(tmp_path):
+    emb, labels, texts = _world()
+    bins = (torch.arange(40) // 20).long()  # a two-bin attribute
+    attribute = AttributeTargets("half", ["first", "second"], bins, F.normalize(torch.randn(2, 2, 16), dim=-1))
+    result = evaluate_embeddings(emb, labels, texts, class_names=["a", "b", "c", "d"], attributes={"half": attribute},
+                                 trained_pairs=[("vision", "audio")])
+    assert (result.modalities, result.n_samples, result.classes) == (MODS, 40, ["a", "b", "c", "d"])
+    assert set(result.zero_shot) == {"vision", "audio", "depth"} and result.zero_shot["audio"].top5 is None
+    assert result.zero_shot["audio"] == zero_shot_classify(emb["audio"], texts, labels, topk=(1,))
+    half = result.attributes["half"]
+    assert half.chance == 0.5 and set(half.zero_shot) == {"vision", "audio", "depth"}
+    assert result.matrix.get("vision", "text", "R@1").status == "emergent"  # only vision-audio was trained
+    assert result.gap.probe_accuracy_all is not None and result.gap_correction.before is result.matrix
+    paths = write_report(tmp_path, result)
+    assert json.loads(paths["metrics"].read_text()) == json.loads(json.dumps(result.to_dict()))
+    report = paths["report"].read_text()
+    assert report == report_markdown(result, images=paths)  # written once, from the result alone
+    assert "## Zero-shot classification" in report and "Attribute zero-shot: half (first, second; chance 0.500)" in report
+    assert "emergent_matrix.png" in report and "emergent_matrix.png" not in report_markdown(result)
+
+
+def test_importing_the_metrics_costs_no_plotting_or_training_stack():
+    import subprocess
+    import sys
+
+    code = ("import sys, imagebind_lite.evaluation, imagebind_lite.inference.evaluate; "
+            "print(sorted(m for m in ('matplotlib', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

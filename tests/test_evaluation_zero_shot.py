@@ -18,10 +18,12 @@ def test_zero_shot_equals_direct_computation():
     logits = queries @ protos.T
     pred = logits.argmax(dim=1)
     top5 = logits.topk(5, dim=1).indices
-    assert out["top1"] == pytest.approx((pred == labels).float().mean().item())
-    assert out["top5"] == pytest.approx((top5 == labels[:, None]).any(1).float().mean().item())
+    assert out.top1 == pytest.approx((pred == labels).float().mean().item())
+    assert out.top5 == pytest.approx((top5 == labels[:, None]).any(1).float().mean().item())
     recalls = [(pred[labels == k] == k).float().mean().item() for k in labels.unique()]
-    assert out["mean_per_class_recall"] == pytest.approx(sum(recalls) / len(recalls))
+    assert out.mean_per_class_recall == pytest.approx(sum(recalls) / len(recalls))
+    assert out.n == n and out.to_dict() == {"top1": out.top1, "top5": out.top5,
+                                            "mean_per_class_recall": out.mean_per_class_recall, "n": n}
 
 
 def test_hand_computed_case_and_template_list():
@@ -30,9 +32,9 @@ def test_hand_computed_case_and_template_list():
     queries = torch.tensor([[1.0, 0.2], [0.1, 1.0], [1.0, 0.0], [0.9, 0.1]])
     labels = torch.tensor([0, 1, 1, 1])  # queries 2 and 3 are wrong
     out = zero_shot_classify(queries, texts, labels, topk=(1, 2))
-    assert out["top1"] == pytest.approx(0.5)
-    assert out["top2"] == pytest.approx(1.0)
-    assert out["mean_per_class_recall"] == pytest.approx((1.0 + 1 / 3) / 2)
+    assert out.top1 == pytest.approx(0.5)
+    assert out.topk[2] == pytest.approx(1.0) and out.top5 is None
+    assert out.mean_per_class_recall == pytest.approx((1.0 + 1 / 3) / 2)
     assert class_prototypes(texts).shape == (2, 2)
 
 
@@ -63,4 +65,5 @@ def test_zero_shot_multilabel_perfect_when_aligned():
     protos = torch.eye(4)
     targets = torch.tensor([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1], [1, 0, 0, 1]]).bool()
     queries = targets.float()
-    assert zero_shot_multilabel(queries, protos, targets)["mAP"] == pytest.approx(1.0)
+    result = zero_shot_multilabel(queries, protos, targets)
+    assert result.mean_average_precision == pytest.approx(1.0) and result.to_dict() == {"mAP": 1.0, "n": 4}

@@ -1,4 +1,4 @@
-"""evaluate_model / embed_manifest on a tiny untrained model over a small written synthetic world."""
+"""evaluate_model / embed_manifest / prompt files on a tiny untrained model over a small written synthetic world."""
 import csv
 import json
 
@@ -8,11 +8,10 @@ import torch
 from imagebind_lite import MultiModalModel
 from imagebind_lite.data.world import SyntheticWorld, WorldConfig, write_world
 from imagebind_lite.errors import InputError
-from imagebind_lite.evaluation import zero_shot_classify
-from imagebind_lite.evaluation.model_eval import (
-    embed_class_prompts, embed_manifest, evaluate_model, load_attribute_prompts, load_class_prompts,
-    load_direct_scores, summary_lines,
-)
+from imagebind_lite.commands.evaluate import summary_lines
+from imagebind_lite.data.prompts import load_attribute_prompts, load_class_prompts
+from imagebind_lite.evaluation import load_direct_scores, zero_shot_classify
+from imagebind_lite.inference import embed_class_prompts, embed_manifest, evaluate_model
 
 MODALITIES = ["vision", "text", "audio", "depth"]
 N = 8
@@ -87,11 +86,12 @@ def test_evaluate_model_writes_report_and_metrics_in_range(evaluated):
     assert all(0.0 <= c.score <= 1.0 for c in cells)
     assert results.matrix.get("audio", "text", "R@1").status == "emergent"
     assert results.matrix.get("audio", "vision", "R@1").status == "trained"
-    zs = results.extra["zero_shot"]
+    zs = results.zero_shot
     assert set(zs) == {"vision", "audio", "depth"}
-    assert all(0.0 <= v[k] <= 1.0 for v in zs.values() for k in ("top1", "top5", "mean_per_class_recall"))
-    tempo = results.extra["attributes"]["tempo_bin"]
-    assert tempo["classes"] == ["slow", "steady", "fast"] and "top5" not in tempo["zero_shot"]["audio"]
+    assert all(0.0 <= x <= 1.0 for v in zs.values() for x in (v.top1, v.top5, v.mean_per_class_recall))
+    tempo = results.attributes["tempo_bin"]
+    assert tempo.classes == ["slow", "steady", "fast"] and tempo.zero_shot["audio"].top5 is None
+    assert "top5" not in metrics["attributes"]["tempo_bin"]["zero_shot"]["audio"]
     assert "Attribute zero-shot: tempo_bin" in (out / "report.md").read_text()
     assert any(line.startswith("zero-shot audio") for line in summary_lines(results))
 
@@ -103,8 +103,8 @@ def test_zero_shot_equals_direct_computation(world, model, evaluated):
     assert isinstance(texts, list) or texts.shape[:2] == (len(prompts), len(next(iter(prompts.values()))))
     emb, labels, _ = embed_manifest(model, world["eval"], progress=False)
     direct = zero_shot_classify(emb["depth"], texts, labels)
-    assert results.extra["zero_shot"]["depth"]["top1"] == pytest.approx(direct["top1"])
-    assert results.matrix.get("depth", "text", "zero_shot_top1").score == pytest.approx(direct["top1"])
+    assert results.zero_shot["depth"].top1 == pytest.approx(direct.top1)
+    assert results.matrix.get("depth", "text", "zero_shot_top1").score == pytest.approx(direct.top1)
 
 
 def test_string_labels_follow_prompt_order(world, model, evaluated, tmp_path):
@@ -119,7 +119,7 @@ def test_string_labels_follow_prompt_order(world, model, evaluated, tmp_path):
     prompts = load_class_prompts(world["world"])
     reference, _ = evaluated
     named = evaluate_model(model, manifest, prompts, progress=False)
-    assert named.extra["zero_shot"]["depth"] == reference.extra["zero_shot"]["depth"]
+    assert named.zero_shot["depth"] == reference.zero_shot["depth"]
     with pytest.raises(InputError, match="no prompts"):
         evaluate_model(model, manifest, {"dog": ["a dog"]}, progress=False)
 

@@ -167,3 +167,26 @@ def test_in_process_api_pretrains_a_pivot_and_aligns_to_it(tmp_path):
     assert "val/thermal/r1_image_to_thermal" in metrics
     assert imagebind_lite.load_model(tmp_path / "model").modalities == ["vision", "thermal"]
     assert list((tmp_path / "logs").rglob("metrics.csv"))
+
+
+class _ValidationEpochs(pl.Callback):
+    def __init__(self):
+        self.epochs = []
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.epochs.append(trainer.current_epoch)
+
+
+@pytest.mark.parametrize("every_n_steps", [None, 2])
+def test_make_trainer_checkpoints_validates_and_exports_as_asked(tmp_path, every_n_steps):
+    from imagebind_lite.training import make_trainer
+
+    seen = _ValidationEpochs()
+    run = make_trainer(export_dir=tmp_path / "model", checkpoint_dir=tmp_path / "ckpt", max_epochs=2,
+                       checkpoint_every_n_steps=every_n_steps, check_val_every_n_epoch=2, callbacks=[seen])
+    assert run.progress_bar_callback is None and run.logger is None
+    run.fit(module(), world_data(train_size=16, val_size=8))
+    assert seen.epochs == [1]  # validation only after the second epoch
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["last.ckpt"]  # the latest state only
+    assert imagebind_lite.load_model(tmp_path / "model").modalities == ["vision", "thermal"]
+    assert make_trainer(progress=True).progress_bar_callback is not None

@@ -2,7 +2,7 @@
 
     imagebind-lite evaluate --model DIR --manifest CSV [--prompts world.json] [--out DIR] [--direct METRICS_JSON]
 
-Runs ``imagebind_lite.evaluation.model_eval.evaluate_model``: the emergent matrix, zero-shot
+Runs ``imagebind_lite.inference.evaluate_model``: the emergent matrix, zero-shot
 classification against the prompts (a world.json also brings its attribute prompts, e.g. tempo
 bins), the modality gap and its correction. ``--direct`` takes the metrics.json of a direct
 baseline (same encoders trained on the emergent pairs) for the emergent/direct ratios.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import List
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,21 +49,43 @@ def _present_attributes(manifest_path, attributes):
     return {name: spec for name, spec in attributes.items() if spec[0] in columns}
 
 
+def _opt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_lines(result) -> List[str]:
+    """A few lines for a terminal: zero-shot top-1 per modality and mean R@1 by cell status."""
+    lines = [f"zero-shot {m:<8} top1 {r.top1:.3f}  top5 {_opt(r.top5)}  mean-per-class {r.mean_per_class_recall:.3f}"
+             for m, r in (result.zero_shot or {}).items()]
+    for name, attr in (result.attributes or {}).items():
+        tops = ", ".join(f"{m} {r.top1:.3f}" for m, r in attr.zero_shot.items())
+        lines.append(f"attribute {name} top1 (chance {attr.chance:.3f}): {tops}")
+    for status in ("trained", "emergent"):
+        cells = [c for c in (result.matrix.cells if result.matrix else []) if c.metric == "R@1" and c.status == status]
+        if cells:
+            line = f"R@1 {status:<8} mean {sum(c.score for c in cells) / len(cells):.3f} over {len(cells)} pairs"
+            ratios = [c.ratio for c in cells if c.ratio is not None]
+            if ratios:
+                line += f"; vs direct baseline x{sum(ratios) / len(ratios):.3f}"
+            lines.append(line)
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    from imagebind_lite.evaluation.model_eval import (
-        evaluate_model, load_attribute_prompts, load_class_prompts, load_direct_scores, summary_lines,
-    )
+    from imagebind_lite.data.prompts import load_attribute_prompts, load_class_prompts
+    from imagebind_lite.evaluation.report import load_direct_scores
+    from imagebind_lite.inference.evaluate import evaluate_model
     from imagebind_lite.model import load_model
 
     model = load_model(args.model, device=args.device)
     prompts = load_class_prompts(args.prompts) if args.prompts else None
     attributes = _present_attributes(args.manifest, load_attribute_prompts(args.prompts)) if args.prompts else None
     direct = load_direct_scores(args.direct) if args.direct else None
-    results = evaluate_model(model, args.manifest, prompts, out_dir=args.out,
-                             trained_pairs=_trained_pairs(args.trained), direct_scores=direct,
-                             attribute_prompts=attributes, progress=not args.no_progress)
-    print(f"evaluated {results.extra['n_samples']} samples of {', '.join(results.extra['modalities'])}")
-    for line in summary_lines(results):
+    result = evaluate_model(model, args.manifest, prompts, out_dir=args.out,
+                            trained_pairs=_trained_pairs(args.trained), direct_scores=direct,
+                            attribute_prompts=attributes, progress=not args.no_progress)
+    print(f"evaluated {result.n_samples} samples of {', '.join(result.modalities)}")
+    for line in summary_lines(result):
         print("  " + line)
     if args.out:
         print(f"report: {args.out / 'report.md'}  (metrics.json and plots beside it)")

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
+from imagebind_lite.atomic import atomic_write_text
 from imagebind_lite.demo.config import ALIGNED, DemoConfig
+from imagebind_lite.evaluation.results import EvaluationResult
 
 log = logging.getLogger(__name__)
 STAGES = 7
@@ -44,7 +46,8 @@ class StageClock:
 
 def _evaluate(config: DemoConfig, model_dir: Path, direct_dir: Path, world_paths: Dict[str, Path]):
     from imagebind_lite import load_model
-    from imagebind_lite.evaluation.model_eval import evaluate_model, load_attribute_prompts, load_class_prompts
+    from imagebind_lite.data.prompts import load_attribute_prompts, load_class_prompts
+    from imagebind_lite.inference.evaluate import evaluate_model
 
     prompts = load_class_prompts(world_paths["world"])
     attributes = load_attribute_prompts(world_paths["world"])
@@ -59,26 +62,28 @@ def _evaluate(config: DemoConfig, model_dir: Path, direct_dir: Path, world_paths
     return model, results, direct
 
 
-def headline(results, direct) -> Dict[str, Any]:
+def _r1(result: EvaluationResult) -> Dict[str, float]:
+    return {f"{c.query}->{c.gallery}": c.score for c in result.matrix.cells if c.metric == "R@1"}
+
+
+def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, Any]:
     """The numbers the demo is about: emergent audio<->text against the direct baseline."""
-    zs, dzs = results.extra["zero_shot"], direct.extra["zero_shot"]
-    emergent_top1, direct_top1 = zs["audio"]["top1"], dzs["audio"]["top1"]
-    num_classes = len(results.extra["classes"])
+    emergent_top1, direct_top1 = results.zero_shot["audio"].top1, direct.zero_shot["audio"].top1
     out = {
-        "chance_top1": 1.0 / num_classes,
+        "chance_top1": 1.0 / len(results.classes),
         "audio_to_text_zero_shot_top1": emergent_top1,
         "direct_audio_to_text_zero_shot_top1": direct_top1,
         "emergent_over_direct": emergent_top1 / direct_top1 if direct_top1 else None,
-        "zero_shot_top1": {m: r["top1"] for m, r in zs.items()},
-        "retrieval_R@1": {f"{c.query}->{c.gallery}": c.score for c in results.matrix.cells if c.metric == "R@1"},
-        "direct_retrieval_R@1": {f"{c.query}->{c.gallery}": c.score for c in direct.matrix.cells if c.metric == "R@1"},
+        "zero_shot_top1": {m: r.top1 for m, r in results.zero_shot.items()},
+        "retrieval_R@1": _r1(results),
+        "direct_retrieval_R@1": _r1(direct),
     }
-    if "attributes" in results.extra:
-        out["attributes"] = {name: {"chance": a["chance"], **{m: r["top1"] for m, r in a["zero_shot"].items()}}
-                             for name, a in results.extra["attributes"].items()}
+    if results.attributes is not None:
+        out["attributes"] = {name: {"chance": a.chance, **{m: r.top1 for m, r in a.zero_shot.items()}}
+                             for name, a in results.attributes.items()}
         # Tempo is heard and felt, never seen: emergence through images cannot carry it, direct training can.
-        for name, a in direct.extra.get("attributes", {}).items():
-            out["attributes"][name]["audio (direct)"] = a["zero_shot"]["audio"]["top1"]
+        for name, a in (direct.attributes or {}).items():
+            out["attributes"][name]["audio (direct)"] = a.zero_shot["audio"].top1
     return out
 
 
@@ -103,15 +108,14 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
         model, results, direct = _evaluate(config, model_dir, direct_dir, world_paths)
     with clock.stage("index the held-out set and query it"):
         index = build_index(results.embeddings, world_paths["eval"], config.out_dir / "index")
-        class_names = list(results.extra["classes"])
-        examples = example_queries(model, index, world_paths["eval"], class_names, k=config.examples)
+        examples = example_queries(model, index, world_paths["eval"], results.classes, k=config.examples)
     with clock.stage("write the report"):
         metrics = {"headline": headline(results, direct), "stage_seconds": clock.seconds,
                    "total_seconds": clock.total, "peak_memory_mb": round(peak_memory_mb(), 1),
                    "config": config.to_dict(), "examples": examples,
                    "paths": {"model": str(model_dir), "index": str(config.out_dir / "index"),
                              "evaluation": str(config.out_dir / "evaluation")}}
-        (config.out_dir / "demo_metrics.json").write_text(json.dumps(metrics, indent=2))
-        write_summary(config.out_dir, metrics, results)
+        atomic_write_text(config.out_dir / "demo_metrics.json", json.dumps(metrics, indent=2))
+        write_summary(config.out_dir, metrics)
     print_summary(metrics, format_examples(examples))
     return metrics

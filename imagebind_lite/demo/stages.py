@@ -6,7 +6,7 @@
    with the pivot-embedding cache;
 4. train the direct baseline: the same two encoders (tiny audio and text, from scratch) trained
    together on (audio, text) pairs, with the same per-modality budget as the alignment: the
-   ceiling emergent audio-text alignment is reported against (design.md section 2).
+   ceiling emergent audio-text alignment is reported against (emergent / direct ratio).
 """
 from __future__ import annotations
 
@@ -15,21 +15,20 @@ from pathlib import Path
 from typing import Dict
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from imagebind_lite.demo.config import ALIGNED, DemoConfig
 
 log = logging.getLogger(__name__)
 
 
-def make_trainer(config: DemoConfig, name: str, epochs: int, callbacks=()) -> pl.Trainer:
-    """A quiet single-device trainer with resumable checkpoints under ``out_dir/checkpoints``."""
-    checkpoints = ModelCheckpoint(dirpath=config.out_dir / "checkpoints" / name, save_last=True, save_top_k=0)
-    return pl.Trainer(
-        max_epochs=epochs, accelerator="auto", devices=1, logger=False, enable_model_summary=False,
-        enable_progress_bar=config.progress, num_sanity_val_steps=0, check_val_every_n_epoch=epochs,
-        callbacks=[checkpoints, *callbacks], gradient_clip_val=1.0, deterministic=False,
-    )
+def _trainer(config: DemoConfig, name: str, epochs: int, export_dir=None) -> pl.Trainer:
+    """Single device, quiet, a resumable ``last.ckpt`` per epoch under ``out_dir/checkpoints``;
+    validation (whole held-out retrieval) only after the last epoch: it is the stage's result."""
+    from imagebind_lite.training import make_trainer
+
+    return make_trainer(export_dir=export_dir, checkpoint_dir=config.out_dir / "checkpoints" / name,
+                        checkpoint_every_n_steps=None, max_epochs=epochs, accelerator="auto",
+                        check_val_every_n_epoch=epochs, progress=config.progress)
 
 
 def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
@@ -53,14 +52,14 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
                            val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
                            num_workers=config.num_workers)
-    make_trainer(config, "pivot", config.pivot_epochs).fit(module, data)
+    _trainer(config, "pivot", config.pivot_epochs).fit(module, data)
     module.export_model(target)
     return target
 
 
 def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Path:
     """All five (image, X) pairs in one run: each pair its own loss and temperature."""
-    from imagebind_lite.training import AlignmentModule, ExportSavedModel, PairDataModule
+    from imagebind_lite.training import AlignmentModule, PairDataModule
 
     target = config.out_dir / "model"
     module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in ALIGNED}, lr=config.lr,
@@ -70,13 +69,13 @@ def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path
                           batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
                           use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
                           seed=config.seed)
-    make_trainer(config, "align", config.align_epochs, [ExportSavedModel(str(target))]).fit(module, data)
+    _trainer(config, "align", config.align_epochs, export_dir=target).fit(module, data)
     return target
 
 
 def direct_baseline_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
     """Fresh audio and text encoders trained together on (audio, text) pairs."""
-    from imagebind_lite.training import AlignmentModule, ExportSavedModel, PairDataModule
+    from imagebind_lite.training import AlignmentModule, PairDataModule
 
     target = config.out_dir / "direct_baseline"
     module = AlignmentModule(pivot="text/tiny", pivot_modality="text", train_pivot=True,
@@ -85,5 +84,5 @@ def direct_baseline_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> P
                           val_manifests={"audio": str(world_paths["eval"])}, batch_size=config.batch_size,
                           num_workers=config.num_workers, cache_inputs=True, use_pivot_cache=False,
                           on_bad_sample="skip", seed=config.seed)
-    make_trainer(config, "direct", config.direct_epochs, [ExportSavedModel(str(target))]).fit(module, data)
+    _trainer(config, "direct", config.direct_epochs, export_dir=target).fit(module, data)
     return target

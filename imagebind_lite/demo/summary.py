@@ -4,21 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from imagebind_lite.atomic import atomic_write_text
+from imagebind_lite.atomic import atomic_path, atomic_write_text
 
 
 def plot_zero_shot(path: Path, headline: Dict[str, Any]) -> Path:
     """Zero-shot top-1 per modality (emergent through the pivot), the direct baseline and chance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: see evaluation/plots.py
 
     scores = headline["zero_shot_top1"]
     names = list(scores) + ["audio (direct)"]
     values = list(scores.values()) + [headline["direct_audio_to_text_zero_shot_top1"]]
     colours = ["#4C72B0" if n == "vision" else "#DD8452" for n in scores] + ["#55A868"]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
     ax.bar(names, values, color=colours)
     ax.axhline(headline["chance_top1"], color="grey", linestyle="--", label="chance")
     ax.set_ylabel("zero-shot top-1 via text prompts")
@@ -27,8 +25,8 @@ def plot_zero_shot(path: Path, headline: Dict[str, Any]) -> Path:
     ax.title.set_fontsize(8)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return path
 
 
@@ -45,7 +43,7 @@ def _headline_table(h: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def write_summary(out_dir: Path, metrics: Dict[str, Any], results) -> Path:
+def write_summary(out_dir: Path, metrics: Dict[str, Any]) -> Path:
     h = metrics["headline"]
     plot_zero_shot(out_dir / "zero_shot.png", h)
     lines = ["# imagebind-lite demo report", "",

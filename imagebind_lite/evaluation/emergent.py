@@ -119,10 +119,10 @@ def emergent_matrix(embeddings: Mapping[str, torch.Tensor], labels: Optional[Seq
     matrix = EmergentMatrix(mods)
     for a, b in itertools.permutations(mods, 2):
         result = retrieval_metrics(embeddings[a], embeddings[b], rel, ks=ks, with_map=False)
-        matrix.cells.extend(_cell(a, b, f"R@{k}", result[f"R@{k}"], trained, direct_scores) for k in ks)
+        matrix.cells.extend(_cell(a, b, f"R@{k}", result.recall[k], trained, direct_scores) for k in ks)
     if class_text_emb is not None and labels is not None:
         for m in mods:
             if m != text:
-                top1 = zero_shot_classify(embeddings[m], class_text_emb, labels, topk=(1,))["top1"]
+                top1 = zero_shot_classify(embeddings[m], class_text_emb, labels, topk=(1,)).top1
                 matrix.cells.append(_cell(m, text, ZERO_SHOT, top1, trained, direct_scores))
     return matrix

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .emergent import emergent_matrix
 from .probe import linear_probe_accuracy
+from .results import GapChange, GapCorrection, ModalityGap
 from .zero_shot import ClassTexts
 
 
@@ -36,25 +37,22 @@ def _pair_probe(a: torch.Tensor, b: torch.Tensor, seed: int) -> float:
 
 
 def modality_gap(emb_by_modality: Mapping[str, torch.Tensor], max_per_modality: int = 1000,
-                 seed: int = 0) -> Dict[str, object]:
+                 seed: int = 0) -> ModalityGap:
     """Centroid norms and distances, and linear-probe separability (pairwise and joint)."""
     gen = torch.Generator().manual_seed(seed)
     # subsample: the probe only needs a few thousand points to tell two clouds apart
     emb = {m: F.normalize(e.float(), dim=-1)[torch.randperm(len(e), generator=gen)[:max_per_modality]]
            for m, e in emb_by_modality.items()}
     cents = modality_centroids(emb)
-    mods = list(emb)
-    out: Dict[str, object] = {
-        "centroid_norm": {m: c.norm().item() for m, c in cents.items()},
-        "centroid_distance": {f"{a}|{b}": (cents[a] - cents[b]).norm().item()
-                              for a, b in itertools.combinations(mods, 2)},
-        "probe_accuracy": {f"{a}|{b}": _pair_probe(emb[a], emb[b], seed)
-                           for a, b in itertools.combinations(mods, 2)},
-    }
-    if len(mods) > 2:
+    pairs = list(itertools.combinations(emb, 2))
+    gap = ModalityGap(centroid_norm={m: c.norm().item() for m, c in cents.items()},
+                      centroid_distance={(a, b): (cents[a] - cents[b]).norm().item() for a, b in pairs},
+                      probe_accuracy={(a, b): _pair_probe(emb[a], emb[b], seed) for a, b in pairs})
+    if len(emb) > 2:
+        mods = list(emb)
         labels = torch.cat([torch.full((len(emb[m]),), i, dtype=torch.long) for i, m in enumerate(mods)])
-        out["probe_accuracy_all"] = linear_probe_accuracy(torch.cat([emb[m] for m in mods]), labels, seed=seed)
-    return out
+        gap.probe_accuracy_all = linear_probe_accuracy(torch.cat([emb[m] for m in mods]), labels, seed=seed)
+    return gap
 
 
 def _center_class_texts(class_text_emb: ClassTexts, centroid: torch.Tensor) -> ClassTexts:
@@ -66,7 +64,7 @@ def _center_class_texts(class_text_emb: ClassTexts, centroid: torch.Tensor) -> C
 def gap_correction(embeddings: Mapping[str, torch.Tensor], labels: Optional[Sequence[int]] = None,
                    class_text_emb: Optional[ClassTexts] = None,
                    centroids: Optional[Mapping[str, torch.Tensor]] = None, text: str = "text",
-                   **matrix_kwargs) -> Dict[str, object]:
+                   **matrix_kwargs) -> GapCorrection:
     """Emergent matrix before and after per-modality centring, with the per-cell change."""
     transductive = centroids is None
     cents = dict(centroids) if centroids is not None else modality_centroids(embeddings)
@@ -76,10 +74,9 @@ def gap_correction(embeddings: Mapping[str, torch.Tensor], labels: Optional[Sequ
     centred = {m: center_embeddings(e, cents[m]) for m, e in embeddings.items()}
     texts = None if class_text_emb is None else _center_class_texts(class_text_emb, cents[text])
     after = emergent_matrix(centred, labels, class_text_emb=texts, text=text, **matrix_kwargs)
-    changes = [{"query": b.query, "gallery": b.gallery, "metric": b.metric, "status": b.status,
-                "before": b.score, "after": after.get(b.query, b.gallery, b.metric).score}
+    changes = [GapChange(b.query, b.gallery, b.metric, b.status, b.score, after.get(b.query, b.gallery, b.metric).score)
                for b in before.cells]
-    return {"before": before, "after": after, "changes": changes, "transductive_centroids": transductive}
+    return GapCorrection(before, after, changes, transductive_centroids=transductive)
 
 
 def class_prototypes_flat(class_text_emb: ClassTexts) -> torch.Tensor:

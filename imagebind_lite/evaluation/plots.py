@@ -1,4 +1,8 @@
-"""Plots of an evaluation (matplotlib, Agg backend: no display needed, safe in workers).
+"""Plots of an evaluation, drawn on bare matplotlib ``Figure`` objects.
+
+No pyplot: it would pick (or need) a display backend and keep every figure in global state;
+a ``Figure`` renders straight to png and is freed with its last reference, so plotting is safe
+in workers and never changes the backend of the program that imports us.
 
 - the emergent-matrix heatmap: query modality x gallery modality, value in each cell, emergent
   cells marked with "E" so trained and emergent alignment read apart at a glance;
@@ -11,28 +15,25 @@ import math
 from pathlib import Path
 from typing import Mapping
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # before pyplot: render to files only
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from imagebind_lite.atomic import atomic_path
 
-from imagebind_lite.atomic import atomic_path  # noqa: E402
-
-from .emergent import EmergentMatrix  # noqa: E402
+from .emergent import EmergentMatrix
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
 def plot_emergent_heatmap(matrix: EmergentMatrix, path, metric: str = "R@1") -> Path:
     rows, cols, grid = matrix.grid(metric)
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 1.0 * len(rows) + 1.5))
+    fig = Figure(figsize=(1.2 * len(cols) + 2, 1.0 * len(rows) + 1.5))
+    ax = fig.subplots()
     image = ax.imshow(grid.numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)
@@ -60,7 +61,8 @@ def plot_modality_pca(emb_by_modality: Mapping[str, torch.Tensor], path, max_poi
     # principal axes of the pooled cloud: the gap between modalities dominates them when present
     _, _, v = torch.linalg.svd(stacked - mean, full_matrices=False)
     axes = v[:2].T
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     for m, cloud in clouds.items():
         xy = ((cloud - mean) @ axes).numpy()
         points = ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, label=m)

@@ -8,12 +8,14 @@ the prototypes. mAP is macro over classes, with the step-wise AP of torchmetrics
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
 from imagebind_lite.errors import InputError
+
+from .results import MultiLabelResult, ZeroShotResult
 
 ClassTexts = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -44,8 +46,8 @@ def zero_shot_logits(query_emb: torch.Tensor, class_text_emb: ClassTexts) -> tor
 
 
 def zero_shot_classify(query_emb: torch.Tensor, class_text_emb: ClassTexts, labels,
-                       topk: Sequence[int] = (1, 5)) -> Dict[str, float]:
-    """Top-k accuracy (``top1``, ``top5``...) and mean per-class recall of zero-shot labels."""
+                       topk: Sequence[int] = (1, 5)) -> ZeroShotResult:
+    """Top-k accuracy for each k of ``topk`` (top-1 always) and mean per-class recall."""
     labels = torch.as_tensor(labels, dtype=torch.long)
     logits = zero_shot_logits(query_emb, class_text_emb)
     n, c = logits.shape
@@ -55,15 +57,14 @@ def zero_shot_classify(query_emb: torch.Tensor, class_text_emb: ClassTexts, labe
         raise InputError("zero-shot classification needs at least one query")
     if labels.min() < 0 or labels.max() >= c:
         raise InputError(f"labels must lie in [0, {c}) for {c} classes")
-    ranked = logits.topk(min(max(topk), c), dim=1).indices
+    ranked = logits.topk(min(max([1, *topk]), c), dim=1).indices
     hit = ranked == labels.unsqueeze(1)
-    out = {f"top{k}": hit[:, :k].any(dim=1).float().mean().item() for k in topk}
+    accuracy = {k: hit[:, :k].any(dim=1).float().mean().item() for k in topk}
     correct = hit[:, 0].float()
     present = labels.unique()
     # mean per-class recall: each class weighs the same, whatever its number of samples
-    out["mean_per_class_recall"] = torch.stack([correct[labels == k].mean() for k in present]).mean().item()
-    out["n"] = n
-    return out
+    recall = torch.stack([correct[labels == k].mean() for k in present]).mean().item()
+    return ZeroShotResult(top1=correct.mean().item(), mean_per_class_recall=recall, n=n, topk=accuracy)
 
 
 def _average_precision(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -94,6 +95,7 @@ def multilabel_map(scores: torch.Tensor, targets: torch.Tensor) -> float:
     return torch.stack(aps).mean().item()
 
 
-def zero_shot_multilabel(query_emb: torch.Tensor, class_text_emb: ClassTexts, targets) -> Dict[str, float]:
+def zero_shot_multilabel(query_emb: torch.Tensor, class_text_emb: ClassTexts, targets) -> MultiLabelResult:
     """mAP of zero-shot scores on a multi-label set (``targets`` boolean ``[N, C]``)."""
-    return {"mAP": multilabel_map(zero_shot_logits(query_emb, class_text_emb), targets)}
+    scores = zero_shot_logits(query_emb, class_text_emb)
+    return MultiLabelResult(multilabel_map(scores, targets), n=int(scores.shape[0]))

@@ -1,4 +1,20 @@
-"""Batch inference at scale: embed files through Lightning's predict loop into shards."""
-from imagebind_lite.inference.predict import EmbedModule, ShardWriter, embed_to_shards
+"""Applying a model to data: embed a manifest in memory, evaluate a model on a held-out
+manifest, or embed files at scale through Lightning's predict loop into shards.
 
-__all__ = ["EmbedModule", "ShardWriter", "embed_to_shards"]
+Names are imported on first use: the predict loop needs Lightning, whose import takes seconds
+that in-memory embedding and evaluation (``imagebind-lite evaluate``) should not pay.
+"""
+from importlib import import_module
+
+_HOMES = {
+    "EmbedModule": "predict", "ShardWriter": "predict", "embed_to_shards": "predict",
+    "embed_class_prompts": "manifest", "embed_manifest": "manifest", "evaluate_model": "evaluate",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -7,9 +7,9 @@
         PairDataModule(world=WorldConfig(), train_size=3072, cache_inputs=True),
         export_dir="runs/audio/model", max_epochs=4)
 
-Both build a Lightning ``Trainer`` with quiet defaults (no progress bar or model summary, CSV
-logs only when ``log_dir`` is given) and return the final logged metrics as floats; pass any
-other ``Trainer`` argument through ``trainer_kwargs``.
+Both build their Lightning ``Trainer`` with ``make_trainer`` (quiet defaults: no progress bar
+or model summary, CSV logs only when ``log_dir`` is given) and return the final logged
+metrics as floats; pass any other ``Trainer`` argument through ``trainer_kwargs``.
 """
 from __future__ import annotations
 
@@ -26,21 +26,32 @@ log = logging.getLogger(__name__)
 
 def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs: int = 3, max_steps: int = -1,
                  accelerator: str = "cpu", devices: Any = 1, precision: str = "32-true",
-                 gradient_clip_val: Optional[float] = 1.0, progress: bool = False, **trainer_kwargs) -> pl.Trainer:
-    """A Trainer that exports at fit end and checkpoints (resumably) when given directories."""
+                 gradient_clip_val: Optional[float] = 1.0, progress: bool = False,
+                 checkpoint_every_n_steps: Optional[int] = 50, check_val_every_n_epoch: Optional[int] = 1,
+                 **trainer_kwargs) -> pl.Trainer:
+    """The one Trainer factory of the library (fits, the demo's stages, batch inference).
+
+    ``export_dir``: write the saved model there when fitting ends. ``checkpoint_dir``: keep a
+    resumable ``last.ckpt`` there, every ``checkpoint_every_n_steps`` steps (None: at each
+    epoch end). Only the latest state is kept: it is what resuming needs, and a second copy of
+    it would double the disk use of a large model. ``log_dir``: CSV logs. Any other ``Trainer``
+    argument passes through ``trainer_kwargs``.
+    """
     callbacks = list(trainer_kwargs.pop("callbacks", []))
     if export_dir is not None:
         callbacks.append(ExportSavedModel(str(export_dir)))
     if checkpoint_dir is not None:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
-        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, every_n_train_steps=50))
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
+                                         every_n_train_steps=checkpoint_every_n_steps))
     logger = pl.loggers.CSVLogger(str(log_dir), name="") if log_dir is not None else False
     trainer_kwargs.setdefault("num_sanity_val_steps", 0)
     trainer_kwargs.setdefault("log_every_n_steps", 10)
     return pl.Trainer(accelerator=accelerator, devices=devices, precision=precision, max_epochs=max_epochs,
                       max_steps=max_steps, gradient_clip_val=gradient_clip_val, callbacks=callbacks,
                       logger=logger, enable_checkpointing=checkpoint_dir is not None,
+                      check_val_every_n_epoch=check_val_every_n_epoch,
                       enable_progress_bar=progress, enable_model_summary=False, **trainer_kwargs)
 
 

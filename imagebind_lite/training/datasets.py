@@ -2,11 +2,11 @@
 
 Every item is a dict ``{"id", "label", "pivot" | "pivot_emb", X}``: the pivot's input tensor
 (the image, unless another ``pivot_modality`` anchors the pair), or the frozen pivot's cached
-embedding of it when a pivot cache is attached (then the image is never decoded again). An unreadable sample becomes a ``BadSample`` (naming the file and modality)
-that the collate drops and lists in the batch under ``"skipped"``; the policy is applied in
-the main process (``fail_on_bad``), never inside a DataLoader worker, so ``on_bad_sample="fail"``
-raises one clean ``InputError`` naming the file and ``"skip"`` lets the training module count
-and name what was dropped.
+embedding of it when a pivot cache is attached (then the image is never decoded again). An
+unreadable sample becomes a ``BadSample`` that the collate drops and lists in the batch under
+``"skipped"``; the policy (``imagebind_lite.data.bad_samples``, shared with batch inference)
+is applied in the main process: ``on_bad_sample="fail"`` raises one clean ``InputError``
+naming the file, ``"skip"`` lets the training module count and name what was dropped.
 
 Transforms come from the encoders' data configs (``ModalitySpec.transform``), never from
 constants here. Reference: torch ``Dataset``/``collate_fn`` conventions.
@@ -16,55 +16,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+# BAD_SAMPLE_POLICIES, check_policy and fail_on_bad are part of this module's surface too:
+# the data module and the loaders import the policy from here, beside the datasets it governs.
+from imagebind_lite.data.bad_samples import (  # noqa: F401
+    BAD_SAMPLE_POLICIES, BadSample, check_policy, fail_on_bad, read_or_bad, split_bad,
+)
 from imagebind_lite.data.manifest import read_manifest
-from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
 
 log = logging.getLogger(__name__)
 
 PIVOT = "vision"  # the default pivot modality: ImageBind binds everything to images
 PIVOT_INPUT, PIVOT_EMB = "pivot", "pivot_emb"  # batch keys, whatever the pivot's modality
-BAD_SAMPLE_POLICIES = ("skip", "fail")
 # World raw data that needs its rate alongside (modalities accept (array, rate) tuples).
 _WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
-
-
-@dataclass
-class BadSample:
-    """A sample that could not be read; the collate drops it and reports it."""
-
-    id: str
-    modality: str
-    source: str
-    message: str
-
-    def error(self) -> InputError:
-        return InputError(f"unreadable sample {self.id!r} (on_bad_sample='fail'): {self.message}",
-                          modality=self.modality, source=self.source)
-
-
-def fail_on_bad(bad: Sequence[BadSample], policy: str) -> None:
-    """Apply the policy to the bad samples of one batch: raise the first under "fail"."""
-    if bad and policy == "fail":
-        raise bad[0].error()
-
-
-def _bare_message(exc: InputError) -> str:
-    """The message without the "[modality ..., source ...]" prefix (BadSample keeps those)."""
-    text = str(exc)
-    return text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text
-
-def check_policy(policy: str) -> str:
-    if policy not in BAD_SAMPLE_POLICIES:
-        raise InputError(f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got {policy!r}")
-    return policy
 
 
 class PairDataset(Dataset):
@@ -103,10 +74,9 @@ class PairDataset(Dataset):
     # ---- shared --------------------------------------------------------------------------------
     def load(self, index: int, modality: str):
         """Transformed tensor, or a ``BadSample`` when the item cannot be read."""
-        try:
-            return self.transforms[modality](self.raw_item(index, modality), self.source(index, modality))
-        except InputError as exc:
-            return BadSample(self.sample_id(index), modality, self.source(index, modality), _bare_message(exc))
+        source = self.source(index, modality)
+        return read_or_bad(lambda: self.transforms[modality](self.raw_item(index, modality), source),
+                           self.sample_id(index), modality, source)
 
     def __getitem__(self, index: int):
         sid = self.sample_id(index)
@@ -142,31 +112,31 @@ def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 6
     view = _InputView(dataset)
     loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     items = [item for chunk in loader for item in chunk]
-    fail_on_bad([tensor for tensor, _ in items if isinstance(tensor, BadSample)], dataset.on_bad_sample)
+    fail_on_bad(split_bad(items, lambda item: item[0])[1], dataset.on_bad_sample)
     # labels too: reading one may cost a full decode (the world renders the whole sample)
     dataset.input_cache = [tensor for tensor, _ in items]
     dataset.label_cache = [label for _, label in items]
 
 
-class _InputView(Dataset):
+class _PairsView(Dataset):
+    """One part of every sample of a pair dataset, for a single pass that fills a cache."""
+
     def __init__(self, pairs: PairDataset):
         self.pairs = pairs
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+class _InputView(_PairsView):
+    """``(X tensor | BadSample, label)``: what ``cache_inputs`` keeps."""
 
     def __getitem__(self, index: int):
         return self.pairs.load(index, self.pairs.modality), self.pairs.label(index)
 
 
-class ImageView(Dataset):
+class ImageView(_PairsView):
     """``(id, image tensor | BadSample)`` for each sample of a pair dataset."""
-
-    def __init__(self, pairs: PairDataset):
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
 
     def __getitem__(self, index: int):
         return self.pairs.sample_id(index), self.pairs.load(index, self.pairs.pivot_modality)
@@ -257,8 +227,7 @@ class PairCollate:
         self.pivot_modality = pivot_modality
 
     def __call__(self, items: Sequence[Any]) -> Dict[str, Any]:
-        good = [item for item in items if not isinstance(item, BadSample)]
-        skipped = [bad for bad in items if isinstance(bad, BadSample)]
+        good, skipped = split_bad(items)
         # ids as one numpy array, not a list: Lightning walks every list in a batch several
         # times per step (device moves, precision casts), a measurable cost with 1000s of ids.
         batch: Dict[str, Any] = {"ids": np.array([item["id"] for item in good], dtype=object), "skipped": skipped,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from imagebind_lite.atomic import atomic_write_text
 from imagebind_lite.model import MultiModalModel
 from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.finetune import merged_copy
@@ -19,5 +20,5 @@ def export_alignment(module, directory) -> Path:
     encoders = {module.pivot_modality: module.pivot, **{m: merged_copy(e) for m, e in module.encoders.items()}}
     directory = save_model(MultiModalModel(encoders), directory)
     scales = {m: {"scale": t.value, "learnable": t.learnable} for m, t in module.temperatures.items()}
-    (Path(directory) / "temperatures.json").write_text(json.dumps(scales, indent=2))
+    atomic_write_text(Path(directory) / "temperatures.json", json.dumps(scales, indent=2))
     return Path(directory)

@@ -1,14 +1,18 @@
-"""Retrieval metrics used while training (the full evaluation suite lives in evaluation/).
+"""Retrieval metrics used while training, computed by the evaluation suite's R@k.
 
 Top-1 retrieval over a whole held-out set, both ways: row i of ``a`` should retrieve row i of
 ``b`` among all rows (chance 1/N), unlike the in-batch top-1 the loss reports; or, with
-labels, class-level: the retrieved row shares the query's label.
+labels, class-level: the retrieved row shares the query's label. Validation numbers and
+``imagebind-lite evaluate`` numbers then agree, ties included (see
+``imagebind_lite.evaluation.retrieval_metrics`` for the tie rule).
 """
 from __future__ import annotations
 
 from typing import Optional, Tuple
 
 import torch
+
+from imagebind_lite.evaluation.retrieval_metrics import recall_at_k
 
 
 @torch.no_grad()
@@ -20,12 +24,4 @@ def retrieval_top1(a: torch.Tensor, b: torch.Tensor, labels: Optional[torch.Tens
     """
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(f"need two [N, D] tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    sims = a.float() @ b.float().T
-    targets = torch.arange(a.shape[0], device=a.device)
-    if labels is None:
-        a_to_b = (sims.argmax(dim=1) == targets).float().mean().item()
-        b_to_a = (sims.argmax(dim=0) == targets).float().mean().item()
-    else:
-        a_to_b = (labels[sims.argmax(dim=1)] == labels).float().mean().item()
-        b_to_a = (labels[sims.argmax(dim=0)] == labels).float().mean().item()
-    return a_to_b, b_to_a
+    return recall_at_k(a, b, 1, labels, labels), recall_at_k(b, a, 1, labels, labels)

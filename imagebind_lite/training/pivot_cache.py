@@ -7,15 +7,13 @@ epoch. The cache key hashes (a) the pivot's state dict, bytes included, (b) the 
 config the transform is built from, and (c) the data set's fingerprint (manifest bytes or
 world config), so changing any of them invalidates it. On disk it is one safetensors file per
 pair data set, ``pivot-<name>-<key[:16]>.safetensors``, with the full key, the ids and the
-skipped images in its metadata; writes are atomic (temp file + rename).
+skipped images in its metadata; writes are atomic (``imagebind_lite.atomic``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -25,7 +23,9 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader
 
-from imagebind_lite.training.datasets import BadSample, PairDataset, fail_on_bad
+from imagebind_lite.atomic import atomic_path
+from imagebind_lite.data.bad_samples import fail_on_bad, split_bad
+from imagebind_lite.training.datasets import PairDataset
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ def cache_key(pivot: Union[nn.Module, str], data_config: dict, dataset_fingerpri
 
 
 def _collate_images(items):
-    good = [(sid, image) for sid, image in items if not isinstance(image, BadSample)]
-    bad = [image for _, image in items if isinstance(image, BadSample)]
+    good, bad = split_bad(items, lambda item: item[1])
     ids = [sid for sid, _ in good]
     return ids, (torch.stack([image for _, image in good]) if good else None), bad
 
@@ -143,17 +142,11 @@ class PivotCache:
 
 
 def _save(path: Path, key: str, cached: PivotEmbeddings) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"key": key, "ids": json.dumps(cached.ids), "skipped": json.dumps(cached.skipped),
                 "version": str(CACHE_FORMAT_VERSION)}
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:  # write then rename: a crash never leaves a truncated cache under the real name
-        save_file({"embeddings": cached.embeddings.contiguous()}, temp, metadata=metadata)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    # write then rename: a crash never leaves a truncated cache under the real name
+    with atomic_path(path) as temp:
+        save_file({"embeddings": cached.embeddings.contiguous()}, str(temp), metadata=metadata)
 
 
 def _load(path: Path, key: str) -> Optional[PivotEmbeddings]:

@@ -10,6 +10,8 @@ from typing import Union
 
 import numpy as np
 
+from imagebind_lite.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ("vision", "depth", "thermal", "audio", "imu", "text")
@@ -44,16 +46,14 @@ def render_preview(world, path: Union[str, os.PathLike], n: int = 6, start: int 
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(n, len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.2 * n), squeeze=False)
     for row in range(n):
         _draw_row(axes[row], world.sample("eval", start + row), world)
     for col, name in enumerate(COLUMNS):
         axes[0, col].set_title(name)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=80, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     log.info("wrote preview of %d instances to %s", n, path)
     return path
