@@ -1,8 +1,9 @@
 """The ``imagebind-lite`` command line.
 
-``fit`` / ``validate`` go to LightningCLI (training/cli.py); every other subcommand is a
-small argparse parser contributed by the module that owns the job, imported lazily so that
-``imagebind-lite modalities`` does not pay for Lightning's import.
+Every subcommand is one module of ``imagebind_lite/commands/`` that parses its arguments,
+calls library functions and prints; ``fit`` / ``validate`` / ``test`` / ``predict`` go to
+LightningCLI (``commands/fit.py``). Only the module of the subcommand that runs is imported,
+so ``imagebind-lite modalities`` does not pay for Lightning's import.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging()
     if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
-        from imagebind_lite.training.cli import run_lightning_cli
+        from imagebind_lite.commands.fit import run_lightning_cli
 
         run_lightning_cli(argv)
         return 0

@@ -16,11 +16,23 @@ def demo_dir(tmp_path_factory):
     return out
 
 
+# Top-1 over 160 held-out instances of 16 concepts (chance 0.0625) measured with
+# `imagebind-lite demo --quick --seed S` for S = 0..4:
+#   emergent audio->text  0.313 0.244 0.275 0.250 0.244  (3.9x to 5.0x chance; mean 0.265, sd 0.030)
+#   direct audio-text     0.444 0.375 0.463 0.381 0.394  (6.0x to 7.4x chance; mean 0.411, sd 0.039)
+# Each floor is the lowest seed minus one chance level (0.0625): about two binomial standard
+# errors at n=160 and two seed-to-seed deviations, so a change to the demo that only reshuffles
+# its random draws passes, while one that loses most of the alignment fails.
+EMERGENT_FLOOR_X_CHANCE = 3.0
+DIRECT_FLOOR_X_CHANCE = 5.0
+
+
 def test_emergent_alignment_is_well_above_chance(demo_dir):
     headline = json.loads((demo_dir / "demo_metrics.json").read_text())["headline"]
     chance = headline["chance_top1"]
-    assert headline["audio_to_text_zero_shot_top1"] >= 2 * chance
-    assert headline["direct_audio_to_text_zero_shot_top1"] >= 2 * chance
+    assert chance == pytest.approx(1 / 16)  # the floors above were measured at this chance level
+    assert headline["audio_to_text_zero_shot_top1"] >= EMERGENT_FLOOR_X_CHANCE * chance
+    assert headline["direct_audio_to_text_zero_shot_top1"] >= DIRECT_FLOOR_X_CHANCE * chance
     # the pivot-trained pair (image-text) and the emergent ones are all reported
     assert set(headline["zero_shot_top1"]) == {"vision", "audio", "depth", "thermal", "imu"}
 

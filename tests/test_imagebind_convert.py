@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from imagebind_lite import CheckpointError, MultiModalModel, create_encoder, load_model
+from imagebind_lite import CheckpointError, MultiModalModel, create_encoder, load_model, training
 from imagebind_lite.cli import main
 from imagebind_lite.compat import from_official, official_modalities, official_to_ours, to_official
 
@@ -157,7 +157,6 @@ def test_config_trains_a_modality_around_the_converted_pivot(small_model, tmp_pa
 
     import yaml
 
-    training = pytest.importorskip("imagebind_lite.training")
     config = yaml.safe_load(CONFIG.read_text())
     init_args = dict(config["model"]["init_args"])
     assert set(inspect.signature(training.PairDataModule).parameters) >= set(config["data"]["init_args"])

@@ -172,13 +172,9 @@ def test_bad_arrays_are_input_errors(model, bad):
 
 def imagebind_reference(module):
     """The official code from ``imagebind-unofficial`` (test-only; tests/install_reference_impl.sh)."""
-    import importlib
-    import sys
+    from reference_impl import import_reference
 
-    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
-    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
-    pytest.importorskip("imagebind")
-    return importlib.import_module(module)
+    return import_reference(module)
 
 
 @pytest.mark.slow

@@ -117,12 +117,11 @@ def test_bad_arrays_are_input_errors(model, bad, match):
 def test_stem_matches_imagebinds_depth_preprocessor():
     """Same tokens as ImageBind's depth RGBDTPreprocessor with the weights mapped one to one
     (test-only reference from ``imagebind-unofficial``; see tests/install_reference_impl.sh)."""
-    import sys
     from functools import partial
 
-    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
-    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
-    mp = pytest.importorskip("imagebind.models.multimodal_preprocessors")
+    from reference_impl import import_reference
+
+    mp = import_reference("imagebind.models.multimodal_preprocessors")
     config = ib.get_modality("depth").preset("imagebind_huge")
     ours = ib.get_modality("depth").build_stem(config)
     stem = mp.PatchEmbedGeneric([torch.nn.Conv2d(1, 384, kernel_size=16, stride=16, bias=False)],

@@ -149,11 +149,9 @@ def test_bad_arrays_are_input_errors(model, bad, match):
 def test_stem_matches_imagebinds_imu_preprocessor():
     """Same tokens as ImageBind's IMUPreprocessor with the weights mapped one to one (test-only
     reference from ``imagebind-unofficial``; see tests/install_reference_impl.sh)."""
-    import sys
+    from reference_impl import import_reference
 
-    functional_tensor = pytest.importorskip("torchvision.transforms._functional_tensor")
-    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)  # pytorchvideo 0.1.5
-    mp = pytest.importorskip("imagebind.models.multimodal_preprocessors")
+    mp = import_reference("imagebind.models.multimodal_preprocessors")
     config = ib.get_modality("imu").preset("imagebind_huge")
     ours = ib.get_modality("imu").build_stem(config)
     stem = mp.PatchEmbedGeneric([torch.nn.Linear(48, 512, bias=False)], norm_layer=torch.nn.LayerNorm(512))

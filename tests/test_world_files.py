@@ -11,8 +11,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from imagebind_lite import registry
+from imagebind_lite.cli import main as cli_main
+from imagebind_lite.commands.world import parse_sizes
 from imagebind_lite.data.world import SyntheticWorld, WorldConfig, write_world
-from imagebind_lite.data.world.cli import main as world_main, parse_sizes
 from imagebind_lite.errors import InputError
 
 SIZES = {"text": 2, "audio": 2, "depth": 2, "thermal": 2, "imu": 2, "eval": 3}
@@ -89,7 +91,6 @@ def test_world_json_describes_the_world(written):
 
 
 def test_written_files_load_through_the_modality_loaders(written):
-    registry = pytest.importorskip("imagebind_lite.registry")
     world, out, paths = written
     row = _rows(paths["eval"])[0]
     shapes = {}
@@ -132,8 +133,8 @@ def test_bad_sizes_and_formats_raise(tmp_path):
 
 
 def test_cli_writes_world_and_preview(tmp_path, capsys):
-    assert world_main([str(tmp_path), "--num-concepts", "4", "--image-size", "16", "--sizes", "audio=1,eval=2",
-                       "--preview", "--preview-n", "2", "--no-progress"]) == 0
+    assert cli_main(["world", str(tmp_path), "--num-concepts", "4", "--image-size", "16", "--sizes",
+                     "audio=1,eval=2", "--preview", "--preview-n", "2", "--no-progress"]) == 0
     assert (tmp_path / "preview.png").stat().st_size > 1000
     assert Image.open(tmp_path / "preview.png").format == "PNG"
     assert (tmp_path / "pairs" / "audio" / "manifest.csv").is_file()

@@ -5,9 +5,7 @@
 
 Runs through Lightning's predict loop with a shard-writing callback
 (``imagebind_lite.inference.embed_to_shards``), so ``--devices 8`` spreads the work over GPUs and
-each rank writes its own shards. Row ids are ``<modality>:<sample id>`` (the manifest's ``id``
-column, or the file path as given) so that several modalities of one sample can share an index,
-whose ids must be unique.
+each rank writes its own shards. Row ids are ``<modality>:<sample id>`` (``inference/jobs.py``).
 """
 from __future__ import annotations
 
@@ -17,8 +15,6 @@ from pathlib import Path
 from typing import Any, List, Tuple
 
 from imagebind_lite.errors import InputError
-
-Row = Tuple[str, Any, str]  # (id, item for the transform, source shown in query results)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,25 +44,10 @@ def parse_devices(value: str) -> Any:
     return int(value) if value.isdigit() else value
 
 
-def file_rows(files: List[Path], modality: str) -> List[Row]:
-    return [(f"{modality}:{path}", path, str(path)) for path in files]
-
-
-def manifest_rows(manifest, modality: str, column: str) -> List[Row]:
-    """Rows of one column; text (strings are data) shows the text itself as its source."""
-    from imagebind_lite.registry import get_modality
-
-    strings = get_modality(modality).strings_are_data
-    rows = []
-    for i in range(len(manifest)):
-        item = manifest.item(i, column, strings)
-        rows.append((f"{modality}:{manifest.sample_id(i)}", item, str(item)))
-    return rows
-
-
-def plan(args: argparse.Namespace, model) -> List[Tuple[str, List[Row]]]:
+def plan(args: argparse.Namespace, model) -> List[Tuple[str, list]]:
     """``[(modality, rows)]`` to embed, from the files or the manifest."""
     from imagebind_lite.data.manifest import read_manifest
+    from imagebind_lite.inference.jobs import file_rows, manifest_rows
 
     if bool(args.files) == bool(args.manifest):
         raise InputError("give either files or --manifest (not both)")
@@ -104,19 +85,9 @@ def _worker_error(exc: InputError) -> InputError:
     return InputError(last.split("InputError: ", 1)[-1])
 
 
-def clear_old_shards(out_dir: Path, modality: str, overwrite: bool) -> None:
-    """Stale shards from an earlier run would be merged into the next index: refuse, or delete."""
-    old = sorted(out_dir.glob(f"{modality}-r*.safetensors")) if out_dir.is_dir() else []
-    if old and not overwrite:
-        raise InputError(f"already holds {len(old)} {modality} shard(s) from an earlier run; use an empty "
-                         "--out or pass --overwrite", modality=modality, source=str(out_dir))
-    for path in old:
-        path.with_suffix(".json").unlink(missing_ok=True)  # sidecar first: an orphan tensor is never read
-        path.unlink(missing_ok=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.inference import embed_to_shards
+    from imagebind_lite.inference.jobs import clear_old_shards
     from imagebind_lite.model import load_model
     from imagebind_lite.saved_model import read_config
 

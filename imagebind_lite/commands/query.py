@@ -3,75 +3,77 @@
     imagebind-lite query --index idx --model m --text "a dog" -k 5
     imagebind-lite query --index idx --model m --file photo.jpg --file audio:bark.wav --weight 0.5
 
-Terms are embedded with the model and combined by embedding arithmetic (ImageBind sec. 5.2;
-``imagebind_lite.retrieval.query.query_vector``). A file's modality comes from its extension
-through the registry; where several of the model's modalities read that extension (a .png may be
-an image, a depth map or a thermal image) the ``MODALITY:PATH`` form says which.
+Terms (``--text``, ``--file``, ``--vector``; ``--weight`` sets the weight of the term just
+before it) are combined by embedding arithmetic (``imagebind_lite.retrieval.search_terms``).
+Text and file terms need ``--model``; precomputed vectors need nothing. ``MODALITY:PATH``
+names the modality of a file whose extension several modalities read.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
-from typing import Any, List, Sequence, Tuple
-
-from imagebind_lite.errors import InputError
+from typing import Optional, Sequence, TextIO
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from imagebind_lite.retrieval.commands import fill_query_parser
+class _TermAction(argparse.Action):
+    """Appends a query term to ``args.terms``, keeping command-line order across the term flags."""
 
-    fill_query_parser(parser)
+    def __call__(self, parser, namespace, values, option_string=None):
+        from imagebind_lite.retrieval import QueryTerm
+
+        terms = list(getattr(namespace, "terms", None) or [])
+        if self.dest == "weight":
+            if not terms:
+                parser.error("--weight must follow a --text, --file or --vector term")
+            terms[-1].weight = float(values)
+        else:
+            terms.append(QueryTerm(self.dest, values))
+        namespace.terms = terms
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from imagebind_lite.retrieval.index import BACKENDS
+
+    parser.add_argument("--index", required=True, type=Path, help="index directory")
+    for kind, help_ in (("text", "a text query"),
+                        ("file", "[MODALITY:]PATH, a file of any modality (MODALITY: where its extension is ambiguous)"),
+                        ("vector", "a precomputed embedding [D] (.npy or .safetensors)")):
+        parser.add_argument(f"--{kind}", action=_TermAction, help=help_)
+    parser.add_argument("--weight", action=_TermAction, type=float, help="weight of the previous term")
+    parser.add_argument("-k", "--k", type=int, default=10, help="number of results")
+    parser.add_argument("--modality", action="append", help="only return rows of this modality")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     parser.add_argument("--model", type=Path, help="saved-model directory (needed for --text and --file terms)")
     parser.add_argument("--device", default="cpu", help="torch device for the model")
+    parser.set_defaults(func=run, terms=[])
+    return parser
 
 
-def file_modality(value: str, model_modalities: Sequence[str]) -> Tuple[str, Path]:
-    """``"audio:x.wav"`` -> audio; ``"x.wav"`` -> the one model modality reading ``.wav`` files."""
-    from imagebind_lite.registry import get_modality, list_modalities
-
-    prefix, sep, rest = value.partition(":")
-    if sep and prefix in list_modalities():
-        return prefix, Path(rest)
-    suffix = Path(value).suffix.lower()
-    candidates = [m for m in model_modalities if suffix and suffix in get_modality(m).extensions]
-    if len(candidates) == 1:
-        return candidates[0], Path(value)
-    if not candidates:
-        raise InputError(f"no modality of the model ({', '.join(model_modalities)}) reads {suffix or 'extension-less'}"
-                         " files; name one as MODALITY:PATH", source=value)
-    raise InputError(f"ambiguous file type {suffix!r}: it could be {', '.join(candidates)}; "
-                     f"say which as MODALITY:PATH, e.g. --file {candidates[0]}:{value}", source=value)
+def add_query_arguments(subparsers) -> argparse.ArgumentParser:
+    """Mount ``query`` on any program's subparsers object."""
+    return add_arguments(subparsers.add_parser("query", help="search an index by text, file(s) or vectors"))
 
 
-def resolve_terms(terms, model_modalities: Sequence[str]) -> List[Tuple[str, Any]]:
-    """``[(modality, item)]`` for text and file terms, checked against the model's encoders."""
-    resolved = [("text", term.value) if term.kind == "text" else file_modality(term.value, model_modalities)
-                for term in terms]
-    for modality, item in resolved:
-        if modality not in model_modalities:
-            raise InputError(f"the model has no {modality!r} encoder (it has {', '.join(model_modalities)})",
-                             modality=modality, source=str(item))
-    return resolved
+def format_results(results: Sequence) -> str:
+    lines = [f"{r.rank:>4}  {r.score:+.4f}  {r.modality:<10} {r.id}  {r.source}".rstrip() for r in results]
+    return "\n".join(lines) if lines else "(no results)"
 
 
-class ModelEmbedder:
-    """The ``embed_fn`` of ``run_query``: loads only the encoders the query terms need."""
+def run(args: argparse.Namespace, embed_fn=None, out: Optional[TextIO] = None) -> int:
+    """``embed_fn`` embeds text and file terms; by default a ``TermEmbedder`` on ``--model``."""
+    from imagebind_lite.retrieval import TermEmbedder, search_terms
 
-    def __init__(self, model_dir: Path, device: str = "cpu"):
-        self.model_dir, self.device = Path(model_dir), device
-
-    def __call__(self, terms) -> list:
-        from imagebind_lite.model import load_model
-        from imagebind_lite.saved_model import read_config
-
-        available = list(read_config(self.model_dir)["encoders"])
-        resolved = resolve_terms(terms, available)
-        model = load_model(self.model_dir, modalities={m for m, _ in resolved}, device=self.device)
-        return [model.embed({modality: [item]})[modality][0] for modality, item in resolved]
-
-
-def run(args: argparse.Namespace) -> int:
-    from imagebind_lite.retrieval.commands import run_query
-
-    embed_fn = ModelEmbedder(args.model, args.device) if args.model else None
-    return int(run_query(args, embed_fn) or 0)
+    out = out or sys.stdout
+    if embed_fn is None and args.model:
+        embed_fn = TermEmbedder(args.model, args.device)
+    results = search_terms(args.index, args.terms, embed_fn, k=args.k, modality=args.modality,
+                           backend=args.backend)
+    if args.json:
+        for r in results:
+            print(json.dumps(r.__dict__), file=out)
+    else:
+        print(format_results(results), file=out)
+    return 0

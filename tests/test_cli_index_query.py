@@ -1,4 +1,5 @@
-"""`index build` / `index info` / `query` argparse pieces, driven as the CLI will drive them."""
+"""``index build`` / ``index info`` / ``query`` parsers of ``imagebind_lite/commands``, mounted on a
+program's own subparsers and driven as the CLI drives them."""
 import argparse
 import io
 import json
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 
 from imagebind_lite.errors import InputError
 from imagebind_lite.retrieval import EmbeddingIndex, write_shard
-from imagebind_lite.retrieval.commands import add_index_arguments, add_query_arguments
+from imagebind_lite.commands.index import add_index_arguments
+from imagebind_lite.commands.query import add_query_arguments
 
 
 def _parser():

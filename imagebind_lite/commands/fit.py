@@ -1,4 +1,4 @@
-"""LightningCLI entry point for ``imagebind-lite fit|validate|test|predict --config ...``.
+"""``imagebind-lite fit|validate|test|predict --config ...``: LightningCLI on our modules.
 
 Model and data are given with ``class_path`` (subclass mode), so one CLI serves the alignment
 run (``AlignmentModule`` + ``PairDataModule``) and the pivot pretraining

@@ -1,0 +1,74 @@
+"""A query made of terms (text, files of any modality, precomputed vectors) and its search.
+
+Terms are combined by embedding arithmetic (``query_vector``): ImageBind's "image + sound"
+queries, with a weight per term so that one term can dominate. Precomputed vectors need
+nothing; text and file terms are embedded by an ``embed_fn(terms) -> [Tensor[D]]`` that the
+caller supplies (``TermEmbedder`` does it with a saved model), so searching an index by
+vectors alone never loads a model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from imagebind_lite.errors import InputError
+
+from .index import EmbeddingIndex, SearchResult
+from .query import query_vector
+
+@dataclass
+class QueryTerm:
+    kind: str            # "text", "file" or "vector"
+    value: str           # the text itself, or a path
+    weight: float = 1.0  # coefficient in the weighted sum of the query
+
+
+EmbedFn = Callable[[Sequence[QueryTerm]], List[torch.Tensor]]
+
+
+def load_vector(path) -> torch.Tensor:
+    """A query embedding from ``.npy`` (no pickle) or ``.safetensors`` (its single tensor)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            vec = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            tensors = load_file(str(path))
+            vec = tensors.get("embeddings", next(iter(tensors.values())))
+    except Exception as exc:  # numpy/safetensors raise assorted types; one clear message
+        raise InputError(f"cannot read query vector ({exc})", source=str(path)) from exc
+    if vec.dim() == 2 and vec.shape[0] == 1:
+        vec = vec[0]
+    if vec.dim() != 1:
+        raise InputError(f"a query vector must be [D], got {list(vec.shape)}", source=str(path))
+    return vec.float()
+
+
+def query_from_terms(terms: Sequence[QueryTerm], embed_fn: Optional[EmbedFn] = None) -> torch.Tensor:
+    """Embed the terms (vectors directly, the rest via ``embed_fn``) and combine them."""
+    if not terms:
+        raise InputError("query needs at least one --text, --file or --vector term")
+    need_model = [t for t in terms if t.kind != "vector"]
+    if need_model and embed_fn is None:
+        raise InputError("text and file query terms need a model (pass --model)")
+    embedded = iter(embed_fn(need_model) if need_model else [])
+    vectors = [load_vector(t.value) if t.kind == "vector" else next(embedded) for t in terms]
+    return query_vector([(v, t.weight) for v, t in zip(vectors, terms)])
+
+
+def search_terms(index: Union[EmbeddingIndex, str, Path], terms: Sequence[QueryTerm],
+                 embed_fn: Optional[EmbedFn] = None, k: int = 10, modality=None,
+                 backend: str = "auto") -> List[SearchResult]:
+    """The ``k`` nearest rows of ``index`` (an index or its directory) to the combined terms."""
+    source = None if isinstance(index, EmbeddingIndex) else str(index)
+    if source is not None:
+        index = EmbeddingIndex.load(index)
+    vec = query_from_terms(terms, embed_fn)
+    if vec.numel() != index.dim:
+        raise InputError(f"query has dimension {vec.numel()} but the index has {index.dim}", source=source)
+    return index.search(vec, k=k, modality=modality, backend=backend)[0]
