@@ -6,7 +6,7 @@ chosen dimensions with random weights, converts it with ``imagebind_lite.compat.
 one run: the two alternate in order each repeat; best-of-N times are compared (and the ratio of
 medians shown). Text is timed twice: short zero-shot prompts (ours stops at the batch's last
 end-of-text token, which causal attention makes exact) and 77-token captions. It also checks that the outputs agree, and times one attention layer alone,
-the only place where the two differ (SDPA vs ``nn.MultiheadAttention``). References: ImageBind ``imagebind_model.py``; design.md section 7.
+the only place where the two differ (SDPA vs ``nn.MultiheadAttention``). References: ImageBind ``imagebind_model.py``.
 
     python benchmarks/bench_imagebind.py                  # ImageBind-huge dims, batch 1
     python benchmarks/bench_imagebind.py --dims base --batch 4

@@ -1,4 +1,4 @@
-"""Training benchmarks (issue 4), measured side by side in one run on the synthetic world.
+"""Training benchmarks, measured side by side in one run on the synthetic world.
 
 (2) Pivot cache: training throughput (samples/s) of the same alignment config with the pivot
     embeddings cached (computed once, reused) vs recomputing the frozen pivot (and decoding the

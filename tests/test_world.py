@@ -1,5 +1,5 @@
 """Synthetic world: determinism, labels consistent across modalities, disjoint collections,
-Dataset behaviour and input errors (issue 3). Sizes are tiny: the whole file runs in seconds."""
+Dataset behaviour and input errors. Sizes are tiny: the whole file runs in seconds."""
 from __future__ import annotations
 
 import pickle

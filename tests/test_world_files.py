@@ -1,5 +1,5 @@
 """Synthetic world written to disk: files, manifests, world.json, the CLI and the preview, and
-the written files read back through the registered modality loaders (issue 3)."""
+the written files read back through the registered modality loaders."""
 from __future__ import annotations
 
 import csv

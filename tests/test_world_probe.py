@@ -1,4 +1,4 @@
-"""The world is neither trivial nor impossible (issue 3): a linear probe on raw features beats
+"""The world is neither trivial nor impossible: a linear probe on raw features beats
 chance clearly and stays below saturation in every modality, and tempo, which has no visual
 correlate, is read from audio and IMU but not from the image. Numbers are reported by
 benchmarks/probe_world.py."""

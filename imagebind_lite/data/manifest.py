@@ -1,4 +1,4 @@
-"""Manifests: one row per sample, one column per modality (design.md section 4).
+"""Manifests: one row per sample, one column per modality.
 
 A manifest is a CSV file (header row) or a JSONL file (one JSON object per line). Each
 modality column holds a file path relative to the manifest's directory, except the ``text``

@@ -1,4 +1,4 @@
-"""Training pairwise alignments with Lightning (issue 4; design.md sections 1-4).
+"""Training pairwise alignments with Lightning: a frozen pivot, one loss per (pivot, X) pair.
 
     from imagebind_lite.training import AlignmentModule, PairDataModule, ExportSavedModel
     module = AlignmentModule(pivot="runs/pivot/model", modalities={"audio": "tiny"},

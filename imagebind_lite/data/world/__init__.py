@@ -1,4 +1,4 @@
-"""The synthetic multimodal world (design.md section 5, issue 3): K named concepts shown
+"""The synthetic multimodal world: K named concepts shown
 consistently in vision, text, audio, depth, thermal and IMU, generated on the fly or written
 to files + manifests so the real file loaders are exercised end to end.
 

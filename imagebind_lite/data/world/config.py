@@ -1,4 +1,4 @@
-"""Configuration of the synthetic multimodal world (design.md section 5, issue 3).
+"""Configuration of the synthetic multimodal world.
 
 One dataclass, one commented line per field, in the open_clip style. Every number that shapes
 the world lives here so that a world is fully described by its config (and written to

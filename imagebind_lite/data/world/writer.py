@@ -7,7 +7,7 @@
     out_dir/eval/manifest.csv                id,label,vision,text,audio,depth,thermal,imu,...
     out_dir/eval/<modality>/*                one instance carries all six
 
-Paths in manifests are relative to the manifest (design.md section 4). Manifests are written
+Paths in manifests are relative to the manifest, so a written world can be moved or copied whole. Manifests are written
 last, atomically, so a manifest only ever lists files that were fully written.
 """
 from __future__ import annotations
