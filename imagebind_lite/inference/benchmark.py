@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from imagebind_lite.data.benchmarks.tasks import (
-    TEXT, BenchmarkTask, ClassificationData, MultiLabelData, RetrievalData,
+    TEXT, BenchmarkTask, MultiLabelData, RetrievalData,
 )
 from imagebind_lite.errors import InputError
 from imagebind_lite.evaluation.benchmark import BenchmarkResult
