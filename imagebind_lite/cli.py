@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "query": ("imagebind_lite.commands.query", "query an index by file, text or a weighted sum"),
     "evaluate": ("imagebind_lite.commands.evaluate", "emergent zero-shot evaluation of a saved model"),
     "manifest": ("imagebind_lite.commands.manifest", "benchmark release on disk -> manifest + prompts + benchmark.json"),
+    "benchmark": ("imagebind_lite.commands.benchmark", "a saved model on benchmark directories, beside the paper"),
     "demo": ("imagebind_lite.commands.demo", "the whole idea end to end on the synthetic world"),
     "world": ("imagebind_lite.commands.world", "write the synthetic world as files + manifests"),
     "convert": ("imagebind_lite.commands.convert", "convert an official ImageBind checkpoint"),

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark_fixtures import benchmark_json, cli, evaluate, save_tiny_model, write_csv, write_wav
+from benchmark_fixtures import (
+    benchmark_json, cli, evaluate, save_tiny_model, write_audioset_release, write_clotho_release, write_csv,
+    write_wav,
+)
 from imagebind_lite.data.benchmarks import load_benchmark
 from imagebind_lite.data.manifest import read_manifest
-
-AUDIOSET_CLASSES = [("/m/09x0r", "Speech"), ("/m/068hy", "Domestic animals, pets"), ("/m/07q6cd_", "Squeak"),
-                    ("/m/0jbk", "Animal")]
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
@@ -21,21 +20,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture
 def audioset(tmp_path):
     """The release's csv files + clips named the three ways downloaders name them."""
-    root = tmp_path / "audioset"
-    root.mkdir()
-    (root / "eval_segments.csv").write_text(
-        "# Segments csv created Sun Mar  5 10:54:25 2017\n"
-        "# num_ytids=3, num_segs=3, num_unique_labels=4, num_positive_labels=5\n"
-        "# YTID, start_seconds, end_seconds, positive_labels\n"
-        '--4gqARaEJE, 0.000, 10.000, "/m/068hy,/m/07q6cd_,/m/0jbk"\n'
-        '--BfvyPmVMo, 20.000, 30.000, "/m/09x0r"\n'
-        '-0xrDOAhfz4, 30.000, 40.000, "/m/0jbk"\n')
-    write_csv(root / "class_labels_indices.csv", ["index", "mid", "display_name"],
-              [(i, mid, name) for i, (mid, name) in enumerate(AUDIOSET_CLASSES)])
-    write_wav(root / "audio" / "Y--4gqARaEJE.wav", 0)
-    write_wav(root / "audio" / "--BfvyPmVMo_20.000.wav", 1)
-    write_wav(root / "audio" / "nested" / "Y-0xrDOAhfz4_30.000_40.000.flac", 2)
-    return root
+    return write_audioset_release(tmp_path / "audioset")
 
 
 def test_audioset_eval_segments_become_a_multi_label_benchmark(audioset, tmp_path):
@@ -102,13 +87,7 @@ def test_vggsound_unknown_split_and_missing_clip(vggsound, tmp_path):
 
 @pytest.fixture
 def clotho(tmp_path):
-    root = tmp_path / "clotho"
-    names = ["Santa Motor.wav", "Flipping Coin.wav"]
-    write_csv(root / "clotho_captions_evaluation.csv", ["file_name"] + [f"caption_{i}" for i in range(1, 6)],
-              [[name] + [f"{name[:-4].lower()} sound number {i}, heard" for i in range(1, 6)] for name in names])
-    for i, name in enumerate(names):
-        write_wav(root / "evaluation" / name, i)
-    return root
+    return write_clotho_release(tmp_path / "clotho", ["Santa Motor.wav", "Flipping Coin.wav"])
 
 
 def test_clotho_writes_five_caption_pairs_per_clip(clotho, tmp_path):

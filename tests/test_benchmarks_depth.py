@@ -4,7 +4,6 @@ allsplit.mat (MATLAB v5 cells), and NYU-Depth v2's labelled .mat (MATLAB v7.3 = 
 char arrays, column-major depths) with splits.mat."""
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 import scipy.io
@@ -12,7 +11,9 @@ import torch
 from PIL import Image
 
 import imagebind_lite as ib
-from benchmark_fixtures import benchmark_json, cli, evaluate, label_names, save_tiny_model
+from benchmark_fixtures import (
+    NYU_SCENES, benchmark_json, cli, evaluate, label_names, save_tiny_model, write_matlab_73, write_nyud_release,
+)
 from imagebind_lite.data.benchmarks import get_benchmark
 from imagebind_lite.data.manifest import read_manifest
 
@@ -103,39 +104,9 @@ def test_sunrgbd_missing_split_file_sample_and_depth_map(sunrgbd, tmp_path):
     assert rc == 2 and "depth_bfx" in err and "alltest[3]" in err
 
 
-NYU_SCENES = ["kitchen", "bedroom", "basement", "office", "study_room", "living_room"]
-
-
-def write_matlab_73(path, depths, scene_types):
-    """A MATLAB v7.3 file as MATLAB writes one: 512-byte header block, then HDF5 with column-major
-    arrays (an H x W x N depth array reads back as [N, W, H]) and cells as object references."""
-    with h5py.File(path, "w", userblock_size=512) as handle:
-        refs = handle.create_group("#refs#")
-        for name, strings in (("sceneTypes", scene_types), ("scenes", [f"{s}_{i:04d}" for i, s in enumerate(scene_types)])):
-            cells = handle.create_dataset(name, (1, len(strings)), dtype=h5py.ref_dtype)
-            for i, text in enumerate(strings):
-                chars = refs.create_dataset(f"{name}_{i}", data=np.array([[ord(c)] for c in text], dtype=np.uint16))
-                chars.attrs["MATLAB_class"] = np.bytes_("char")
-                chars.attrs["MATLAB_int_decode"] = np.int32(2)
-                cells[0, i] = chars.ref
-            cells.attrs["MATLAB_class"] = np.bytes_("cell")
-        stored = handle.create_dataset("depths", data=np.ascontiguousarray(np.transpose(depths, (0, 2, 1))))
-        stored.attrs["MATLAB_class"] = np.bytes_("single")
-    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Sep 10 10:00:00 2012 HDF5 schema 1.00 ."
-    with open(path, "r+b") as handle:
-        handle.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
-
-
 @pytest.fixture
 def nyud(tmp_path):
-    root = tmp_path / "nyu"
-    root.mkdir()
-    depths = np.stack([np.full((12, 16), 1.0 + i, dtype=np.float32) for i in range(len(NYU_SCENES))])
-    depths[:, 0, :4] = np.arange(4)  # a row that tells [H, W] from [W, H]
-    write_matlab_73(root / "nyu_depth_v2_labeled.mat", depths, NYU_SCENES)
-    scipy.io.savemat(root / "splits.mat", {"trainNdxs": np.array([[2.0], [4.0]]),
-                                           "testNdxs": np.array([[1.0], [3.0], [5.0], [6.0]])})
-    return root
+    return write_nyud_release(tmp_path / "nyu")
 
 
 def test_nyud_test_images_are_exported_and_grouped_into_ten_classes(nyud, tmp_path, model_dir):

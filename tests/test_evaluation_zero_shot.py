@@ -5,7 +5,9 @@ import torch.nn.functional as F
 from torchmetrics.classification import MultilabelAveragePrecision
 
 from imagebind_lite.errors import InputError
-from imagebind_lite.evaluation import class_prototypes, multilabel_map, zero_shot_classify, zero_shot_multilabel
+from imagebind_lite.evaluation import (
+    class_prototypes, classify_logits, grouped_logits, multilabel_map, zero_shot_classify, zero_shot_multilabel,
+)
 
 
 def test_zero_shot_equals_direct_computation():
@@ -36,6 +38,21 @@ def test_hand_computed_case_and_template_list():
     assert out.topk[2] == pytest.approx(1.0) and out.top5 is None
     assert out.mean_per_class_recall == pytest.approx((1.0 + 1 / 3) / 2)
     assert class_prototypes(texts).shape == (2, 2)
+
+
+def test_a_class_with_several_prototypes_scores_as_its_best():
+    # prototypes along x, y and -x; class 1 owns y and -x (a group such as NYU-D's "others")
+    protos = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    queries = torch.tensor([[1.0, 0.2], [-1.0, 0.1], [0.2, 1.0]])
+    logits = grouped_logits(queries, protos, [0, 1, 1], num_classes=2)
+    unit = F.normalize(queries, dim=-1)
+    assert torch.allclose(logits[:, 0], unit[:, 0])
+    assert torch.allclose(logits[:, 1], torch.maximum(unit[:, 1], -unit[:, 0]))
+    out = classify_logits(logits, torch.tensor([0, 1, 1]), topk=(1,))
+    assert out.top1 == pytest.approx(1.0)  # the -x query is class 1 through its second prototype
+    assert torch.allclose(grouped_logits(queries, protos[:2], [0, 1], 2), unit @ protos[:2].T)
+    with pytest.raises(InputError, match=r"classes \[2\] have no prototype"):
+        grouped_logits(queries, protos, [0, 1, 1], num_classes=3)
 
 
 def test_bad_labels_raise():

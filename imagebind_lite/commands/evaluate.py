@@ -1,11 +1,16 @@
 """``imagebind-lite evaluate``: emergent zero-shot evaluation of a saved model.
 
     imagebind-lite evaluate --model DIR --manifest CSV [--prompts world.json] [--out DIR] [--direct METRICS_JSON]
+    imagebind-lite evaluate --model DIR --benchmark OUT [--benchmark OUT2 ...] [--variant NAME] [--out DIR]
 
 Runs ``imagebind_lite.inference.evaluate_model``: the emergent matrix, zero-shot
 classification against the prompts (a world.json also brings its attribute prompts, e.g. tempo
 bins), the modality gap and its correction. ``--direct`` takes the metrics.json of a direct
 baseline (same encoders trained on the emergent pairs) for the emergent/direct ratios.
+
+``--benchmark OUT`` (a directory ``imagebind-lite manifest`` wrote) runs that benchmark's own
+metric instead and prints the paper's figure beside the measured one: ``imagebind-lite
+benchmark`` (``commands/benchmark.py``) does the work.
 """
 from __future__ import annotations
 
@@ -15,18 +20,26 @@ from typing import List
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from imagebind_lite.commands.benchmark import add_benchmark_options
+
     parser.add_argument("--model", required=True, type=Path, help="saved-model directory")
-    parser.add_argument("--manifest", required=True, type=Path,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--manifest", type=Path,
                         help="held-out manifest; row i of every modality column is one instance")
+    source.add_argument("--benchmark", action="append", type=Path, metavar="OUT",
+                        help="output directory of `imagebind-lite manifest NAME ROOT OUT` (repeatable): its own "
+                             "metric, beside the paper's figure; --out then gets summary.md and summary.json")
     parser.add_argument("--prompts", type=Path,
                         help="world.json of the synthetic world, or a JSON {class_name: [prompt, ...]} "
                              "in label order")
-    parser.add_argument("--out", type=Path, help="directory for metrics.json, report.md and plots")
+    parser.add_argument("--out", type=Path, help="directory for metrics.json, report.md and plots "
+                                                 "(with --benchmark: summary.md and summary.json)")
     parser.add_argument("--direct", type=Path, help="metrics.json of a direct baseline (emergent/direct ratios)")
     parser.add_argument("--trained", action="append", default=None, metavar="A,B",
                         help="a modality pair trained together (repeatable; default: every modality with vision)")
     parser.add_argument("--device", default="cpu", help="torch device for the model")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_benchmark_options(parser.add_argument_group("with --benchmark"))
 
 
 def _trained_pairs(items):
@@ -71,7 +84,25 @@ def summary_lines(result) -> List[str]:
     return lines
 
 
+def _run_benchmarks(args: argparse.Namespace) -> int:
+    from imagebind_lite.commands.benchmark import run_benchmark_directories
+    from imagebind_lite.errors import InputError
+
+    manifest_only = [flag for flag, value in (("--prompts", args.prompts), ("--direct", args.direct),
+                                               ("--trained", args.trained)) if value]
+    if manifest_only:
+        raise InputError(f"{', '.join(manifest_only)} go with --manifest; a benchmark directory brings its own "
+                         "prompts and metric")
+    return run_benchmark_directories(args.model, args.benchmark, args)
+
+
 def run(args: argparse.Namespace) -> int:
+    from imagebind_lite.errors import InputError
+
+    if args.benchmark:
+        return _run_benchmarks(args)
+    if args.variant:
+        raise InputError("--variant goes with --benchmark (a benchmark.json lists the variants)")
     from imagebind_lite.data.prompts import load_attribute_prompts, load_class_prompts
     from imagebind_lite.evaluation.report import load_direct_scores
     from imagebind_lite.inference.evaluate import evaluate_model

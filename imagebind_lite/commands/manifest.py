@@ -4,7 +4,7 @@ prompts.json (classification) and benchmark.json (metric, the paper's figure, pr
     imagebind-lite manifest folders ROOT OUT --modality vision    # ROOT/<class>/<files>
     imagebind-lite manifest esc50 ESC-50-master OUT [--folds 1,2]  # the ESC-50 release
     imagebind-lite manifest sunrgbd SUNRGBD OUT                    # ... see `manifest -h`
-    imagebind-lite evaluate --model M --manifest OUT/manifest.csv --prompts OUT/prompts.json
+    imagebind-lite benchmark --model M OUT [OUT2 ...]                # its metric, beside the paper
 
 Each adapter's options come from its function's keyword arguments
 (``imagebind_lite.data.benchmarks``), so the command line and the Python API stay one thing.
@@ -88,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
     written = function(args.root, args.out, **kwargs)
     print(f"wrote {written.n_samples} samples" + (f" of {len(written.classes)} classes" if written.classes else "")
           + f" to {written.out_dir} (manifest.csv, {'prompts.json, ' if written.prompts else ''}benchmark.json)")
-    if written.prompts and get_benchmark(args.layout).task == "classification":
-        print(f"next: imagebind-lite evaluate --model MODEL --manifest {written.manifest} --prompts {written.prompts}")
-    else:
-        print(f"{written.benchmark} names the metric ({', '.join(get_benchmark(args.layout).metrics)}) "
-              "for a benchmark evaluation")
+    spec = get_benchmark(args.layout)
+    print(f"next: imagebind-lite benchmark --model MODEL {written.out_dir}  ({', '.join(spec.metrics)}"
+          + (", beside the paper's figures)" if spec.paper else ")"))
     return 0

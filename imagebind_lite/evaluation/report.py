@@ -1,5 +1,6 @@
 """The one renderer of an evaluation: metrics.json, report.md and the plots, from an
-``EvaluationResult``, in one go, each file written atomically.
+``EvaluationResult``, in one go, each file written atomically; and the benchmark summary
+(summary.md + summary.json) from ``BenchmarkResult``s.
 
 ``metrics.json`` is ``EvaluationResult.to_dict()`` (its keys are a file format: see
 ``results.py``); ``load_direct_scores`` reads the part of it that a later evaluation takes back
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Collection, Dict, List, Mapping, Optional, Tuple
+from typing import Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from imagebind_lite.atomic import atomic_write_text
 from imagebind_lite.data.prompts import read_json
 from imagebind_lite.errors import InputError
 
+from .benchmark import BenchmarkResult, summary_dict, summary_rows
 from .emergent import EmergentMatrix
 from .results import EvaluationResult, GapCorrection, ModalityGap, ZeroShotResult
 
 HEATMAP, PROJECTION = "emergent_matrix.png", "modality_gap_pca.png"
+SUMMARY_MD, SUMMARY_JSON = "summary.md", "summary.json"
 
 
 def write_report(out_dir, result: EvaluationResult) -> Dict[str, Path]:
@@ -118,3 +121,33 @@ def load_direct_scores(path) -> Dict[Tuple[str, str], Dict[str, float]]:
     if not isinstance(data, Mapping) or not all(isinstance(k, str) and k.count("|") == 1 for k in data):
         raise InputError("direct scores must be a metrics.json or {\"query|gallery\": scores}", source=str(path))
     return {tuple(k.split("|")): (v if isinstance(v, Mapping) else {"R@1": float(v)}) for k, v in data.items()}
+
+
+def _figure(x: Optional[float], signed: bool = False) -> str:
+    return "-" if x is None else (f"{x:+.1f}" if signed else f"{x:.1f}")
+
+
+def benchmark_markdown(results: Sequence[BenchmarkResult]) -> str:
+    """The summary table: every benchmark and variant, the paper's figure beside the measured one."""
+    lines = ["| benchmark | variant | pair | metric | ImageBind-huge (paper) | measured | difference | n |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r.benchmark} | {r.variant} | {r.pair} | {r.metric} | {_figure(r.paper)} | {_figure(r.measured)} | "
+              f"{_figure(r.difference, signed=True)} | {r.n} |" for r in summary_rows(results)]
+    lines += ["", "Percent; difference = measured - paper, in percentage points; '-' where the paper gives "
+                  "no figure (or a metric cannot be measured)."]
+    sources = dict.fromkeys(r.paper_source for r in results if r.paper_source)
+    lines += [f"Paper figures: {source}." for source in sources]
+    for r in results:
+        if r.data_overrides:
+            changes = ", ".join(f"{k}={v}" for k, v in r.data_overrides.items())
+            lines.append(f"Variant {r.variant} of {r.benchmark}: {r.modality} data config with {changes}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_benchmark_summary(out_dir, results: Sequence[BenchmarkResult], model: Optional[str] = None
+                            ) -> Dict[str, Path]:
+    """Write summary.md and summary.json (each atomically); returns their paths."""
+    out_dir = Path(out_dir)
+    summary = json.dumps(summary_dict(results, model), indent=2) + "\n"
+    return {"json": atomic_write_text(out_dir / SUMMARY_JSON, summary),
+            "markdown": atomic_write_text(out_dir / SUMMARY_MD, "# Benchmarks\n\n" + benchmark_markdown(results))}

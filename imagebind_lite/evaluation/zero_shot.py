@@ -3,8 +3,10 @@
 Class prototypes follow CLIP's prompt ensembling (Radford et al. 2021, sec. 3.1.4; used by
 ImageBind for its emergent zero-shot numbers): embed every template of a class, average the
 normalised template embeddings, renormalise. A query is classified by cosine similarity to
-the prototypes. mAP is macro over classes, with the step-wise AP of torchmetrics / sklearn
-(tied scores form one threshold), so the numbers are comparable to theirs.
+the prototypes. A class may own several prototypes (several names: NYU-D's "others" stands
+for 18 scene types); it then scores as its best one. mAP is macro over classes, with the
+step-wise AP of torchmetrics / sklearn (tied scores form one threshold), so the numbers are
+comparable to theirs.
 """
 from __future__ import annotations
 
@@ -45,11 +47,32 @@ def zero_shot_logits(query_emb: torch.Tensor, class_text_emb: ClassTexts) -> tor
     return F.normalize(query_emb.float(), dim=-1) @ class_prototypes(class_text_emb).T
 
 
+def grouped_logits(query_emb: torch.Tensor, prototype_text_emb: ClassTexts, prototype_class: Sequence[int],
+                   num_classes: int) -> torch.Tensor:
+    """``[N, C]`` scores when class ``prototype_class[p]`` owns prototype ``p``: each class scores
+    as its best prototype (one prototype per class gives ``zero_shot_logits``)."""
+    owner = torch.as_tensor(prototype_class, dtype=torch.long)
+    logits = zero_shot_logits(query_emb, prototype_text_emb)
+    if owner.shape != (logits.shape[1],):
+        raise InputError(f"{logits.shape[1]} prototypes but {owner.numel()} class indices", modality="text")
+    if owner.numel() and (owner.min() < 0 or owner.max() >= num_classes):
+        raise InputError(f"prototype class indices must lie in [0, {num_classes})", modality="text")
+    orphans = sorted(set(range(num_classes)) - set(owner.tolist()))
+    if orphans:
+        raise InputError(f"classes {orphans} have no prototype", modality="text")
+    out = logits.new_full((logits.shape[0], num_classes), float("-inf"))
+    return out.scatter_reduce(1, owner.to(logits.device).expand_as(logits), logits, reduce="amax")
+
+
 def zero_shot_classify(query_emb: torch.Tensor, class_text_emb: ClassTexts, labels,
                        topk: Sequence[int] = (1, 5)) -> ZeroShotResult:
     """Top-k accuracy for each k of ``topk`` (top-1 always) and mean per-class recall."""
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    logits = zero_shot_logits(query_emb, class_text_emb)
+    return classify_logits(zero_shot_logits(query_emb, class_text_emb), labels, topk)
+
+
+def classify_logits(logits: torch.Tensor, labels, topk: Sequence[int] = (1, 5)) -> ZeroShotResult:
+    """``zero_shot_classify`` on scores already computed (``[N, C]``, higher is better)."""
+    labels = torch.as_tensor(labels, dtype=torch.long, device=logits.device)
     n, c = logits.shape
     if labels.shape != (n,):
         raise InputError(f"{n} queries but labels of shape {list(labels.shape)}")

@@ -1,5 +1,6 @@
 """Applying a model to data: embed a manifest in memory, evaluate a model on a held-out
-manifest, or embed files at scale through Lightning's predict loop into shards.
+manifest or on benchmarks written by ``imagebind-lite manifest``, or embed files at scale
+through Lightning's predict loop into shards.
 
 Names are imported on first use: the predict loop needs Lightning, whose import takes seconds
 that in-memory embedding and evaluation (``imagebind-lite evaluate``) should not pay.
@@ -9,6 +10,7 @@ from importlib import import_module
 _HOMES = {
     "EmbedModule": "predict", "ShardWriter": "predict", "embed_to_shards": "predict",
     "embed_class_prompts": "manifest", "embed_manifest": "manifest", "evaluate_model": "evaluate",
+    "embed_files": "benchmark", "run_benchmark": "benchmark", "run_benchmarks": "benchmark",
 }
 
 __all__ = sorted(_HOMES)

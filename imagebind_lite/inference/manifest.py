@@ -60,7 +60,8 @@ def embed_manifest(model, manifest_path, modalities: Optional[Iterable[str]] = N
     return embeddings, labels, [manifest.sample_id(i) for i in range(len(manifest))]
 
 
-def embed_class_prompts(model, class_prompts: ClassPrompts, batch_size: int = 64) -> ClassTexts:
+def embed_class_prompts(model, class_prompts: ClassPrompts, batch_size: int = 64,
+                        progress: bool = False) -> ClassTexts:
     """Text embeddings of every prompt: ``[C, T, D]``, or a list of ``[T_c, D]`` when counts differ."""
     if TEXT not in model.modalities:
         raise InputError(f"zero-shot prompts need a text encoder; the model has {model.modalities}", modality=TEXT)
@@ -68,7 +69,7 @@ def embed_class_prompts(model, class_prompts: ClassPrompts, batch_size: int = 64
     if not counts or min(counts) == 0:
         raise InputError("every class needs at least one prompt", modality=TEXT)
     flat = [str(p) for prompts in class_prompts.values() for p in prompts]
-    emb = model.embed({TEXT: flat}, batch_size=batch_size)[TEXT]
+    emb = model.embed({TEXT: flat}, batch_size=batch_size, progress=progress)[TEXT]
     if len(set(counts)) == 1:
         return emb.reshape(len(counts), counts[0], emb.shape[-1])
     return list(torch.split(emb, counts))
