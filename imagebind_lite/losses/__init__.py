@@ -9,6 +9,8 @@
 """
 from imagebind_lite.losses.distributed import BatchGather, GatherFn, all_gather_with_grad
 from imagebind_lite.losses.infonce import InfoNCEOutput, SymmetricInfoNCE, symmetric_cross_entropy, symmetric_infonce
+from imagebind_lite.losses.multi_positive import multi_positive_infonce
+from imagebind_lite.losses.sigmoid import SigmoidLoss, SigmoidOutput, sigmoid_loss
 from imagebind_lite.losses.temperature import LogitBias, Temperature
 
 __all__ = [
@@ -16,9 +18,13 @@ __all__ = [
     "GatherFn",
     "InfoNCEOutput",
     "LogitBias",
+    "SigmoidLoss",
+    "SigmoidOutput",
     "SymmetricInfoNCE",
     "Temperature",
     "all_gather_with_grad",
+    "multi_positive_infonce",
+    "sigmoid_loss",
     "symmetric_cross_entropy",
     "symmetric_infonce",
 ]
