@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PIVOT = "vision"  # the default pivot modality: ImageBind binds everything to images
 PIVOT_INPUT, PIVOT_EMB = "pivot", "pivot_emb"  # batch keys, whatever the pivot's modality
+OWNER = "owner"  # batch key: each X row's anchor row, when anchors have several positives
 BAD_SAMPLE_POLICIES = ("skip", "fail")
 # World raw data that needs its rate alongside (modalities accept (array, rate) tuples).
 _WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
