@@ -1,6 +1,8 @@
 """Gradient caching under DDP (2 gloo processes): chunked halves on each rank give exactly the
 gradients of one unchunked full batch on one process (cached pivot, trained pivot, sigmoid
-loss, several positives per image with uneven row counts)."""
+loss, several positives per image with uneven row counts). Batches read from a caption
+manifest with several captions per image, sharded by the real loaders, show the targets
+stay right across ranks ("sample" and "all")."""
 import datetime
 import socket
 
@@ -11,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from training_helpers import module
+from training_helpers import module, write_caption_manifest
 
 WORLD, PER_RANK, CHUNK = 2, 5, 2
 OWNERS = {0: [0, 1, 1, 2, 3, 4, 4], 1: [0, 1, 2, 3, 4]}  # several positives: 7 rows vs 5
@@ -73,7 +75,42 @@ def _full_pair(kwargs):
     return _pair(everything, kwargs, slice(0, len(owners)), owners)
 
 
-def _worker(rank, port, out_dir):
+def _caption_model(chunk):
+    torch.manual_seed(0)
+    from imagebind_lite.training import AlignmentModule
+
+    return AlignmentModule(pivot="vision/tiny", modalities={"text": "tiny"}, warmup_steps=1, total_steps=2,
+                           grad_cache_chunk=None if chunk is None else {"text": chunk}).double().train()
+
+
+def _caption_batch(model, manifest, positives, batch_size):
+    """The first training batch the data module gives this process (sharded under DDP)."""
+    from imagebind_lite.training import PairDataModule
+
+    data = PairDataModule(manifests={"text": manifest}, batch_size=batch_size, positives=positives,
+                          use_pivot_cache=False)
+    data.bind(model.pivot, model.data_configs()).setup("fit")
+    batch, _, _ = next(iter(data.train_dataloader()))
+    return batch["text"]
+
+
+def _caption_grads(rank, manifest):
+    out = {}
+    for positives in ("sample", "all"):
+        model = _caption_model(CHUNK)
+        pair = _caption_batch(model, manifest, positives, batch_size=4)
+        step = DistributedDataParallel(_TextStep(model))
+        step(pair).backward()
+        out[f"captions, {positives}"] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out
+
+
+class _TextStep(_Step):
+    def forward(self, pair):
+        return self.model.pair_loss("text", pair).loss
+
+
+def _worker(rank, port, out_dir, manifest):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
                             timeout=datetime.timedelta(seconds=120))
     try:
@@ -84,6 +121,7 @@ def _worker(rank, port, out_dir):
             ddp = DistributedDataParallel(_Step(model))
             ddp(_local_pair(rank, kwargs)).backward()
             results[case] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.update(_caption_grads(rank, manifest))
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -98,7 +136,8 @@ def _free_port():
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("grad_cache_ddp")
-    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    manifest = write_caption_manifest(tmp_path_factory.mktemp("captions"))
+    mp.spawn(_worker, args=(_free_port(), str(out_dir), str(manifest)), nprocs=WORLD, join=True)
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
 
 
@@ -108,6 +147,22 @@ def test_chunked_ddp_gradients_equal_one_unchunked_full_batch(ddp_results, case)
     model = _model(None, kwargs)
     model.pair_loss("thermal", _full_pair(kwargs)).loss.backward()
     want = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    for res in ddp_results:
+        assert res[case].keys() == want.keys()
+        for name, grad in want.items():
+            torch.testing.assert_close(res[case][name], grad, atol=1e-9, rtol=0, msg=f"{case}: {name}")
+
+
+@pytest.mark.parametrize("positives", ["sample", "all"])
+def test_manifest_batches_sharded_over_ranks_give_the_one_process_gradients(ddp_results, positives, tmp_path):
+    """Each rank's 4 images are half of the one-process batch of 8, with the same captions
+    drawn ("sample") or all of them ("all": row counts may differ between the ranks)."""
+    model = _caption_model(None)
+    pair = _caption_batch(model, str(write_caption_manifest(tmp_path)), positives, batch_size=8)
+    assert len(pair["ids"]) == 8 and (positives == "all") == ("owner" in pair)
+    model.pair_loss("text", pair).loss.backward()
+    want = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    case = f"captions, {positives}"
     for res in ddp_results:
         assert res[case].keys() == want.keys()
         for name, grad in want.items():
