@@ -28,9 +28,11 @@ all-gather holds N x D floats more and needs no W-step schedule).
 
 Why a fused function. ``dL/dz = (sigmoid(z) - [y = +1]) / P``; the backward overwrites the
 saved logits with that in place and derives every gradient from it (``dL/dt`` as
-``sum(a * (G @ b))``, a [b, D] reduction, no second [b, N] matrix), where autograd through
-``labels * logits`` and ``logsigmoid`` keeps several [b, N] buffers. Reductions run in
-float32 whatever the input dtype.
+``sum(a * (G @ b))``, a [b, D] reduction, no second [b, N] matrix; scale and 1/P applied to
+[b, D] operands), where autograd through ``labels * logits`` and ``logsigmoid`` builds a
+label matrix and keeps several [b, N] buffers. The three matmuls are the same as open_clip's
+(one forward, two backward), so the gain is in memory traffic and memory, not FLOPs.
+Reductions run in float32 whatever the input dtype.
 """
 from __future__ import annotations
 
@@ -47,19 +49,25 @@ from imagebind_lite.losses.temperature import LogitBias, Temperature
 
 
 class _SigmoidPairs(torch.autograd.Function):
-    """``sum_ij softplus(-y_ij z_ij) / norm`` with ``z = scale * a @ b.T + bias`` and
-    ``y_ij = +1`` iff ``j == positive[i]``. Also returns, without gradient, each row's best
-    column and each column's best row (for top-1 accuracies, no second pass over z)."""
+    """``sum_ij softplus(-y_ij z_ij) / norm`` with ``z = (scale * a) @ b.T + bias`` and
+    ``y_ij = +1`` iff ``j == positive[i]``. With ``best``, also returns (without gradient)
+    each row's best column and each column's best row, for top-1 accuracies.
+
+    Passes over the [m, N] matrix: forward writes z (bias added by the matmul), softplus and
+    its sum; backward turns z into sigmoid(z) in place and sums it. The scale and the
+    upstream gradient are applied to [m, D] / [N, D] operands, never to the big matrix."""
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, scale: Tensor, bias: Tensor, positive: Tensor, norm: float):
-        z = a @ b.T
-        if z.dtype in (torch.float16, torch.bfloat16):  # reductions over N columns in float32
-            z = z.float()
-        z.mul_(scale.to(z.dtype)).add_(bias.to(z.dtype))
+    def forward(ctx, a: Tensor, b: Tensor, scale: Tensor, bias: Tensor, positive: Tensor, norm: float, best: bool):
+        scaled = a * scale  # a 0-d scale keeps a's dtype and multiplies at full precision
+        if a.dtype in (torch.float16, torch.bfloat16):  # reductions over N columns in float32
+            z = (scaled @ b.T).float().add_(bias.float())
+        else:
+            z = torch.addmm(bias.to(a.dtype), scaled, b.T)
         rows = torch.arange(a.shape[0], device=a.device)
         loss = (F.softplus(z).sum() - z[rows, positive].sum()) / norm
-        best_col, best_row = z.argmax(dim=1), z.argmax(dim=0)
+        empty = torch.empty(0, dtype=torch.long, device=a.device)
+        best_col, best_row = (z.argmax(dim=1), z.argmax(dim=0)) if best else (empty, empty)
         ctx.save_for_backward(a, b, scale, z, positive)
         ctx.norm, ctx.consumed, ctx.bias_dtype = norm, False, bias.dtype
         ctx.mark_non_differentiable(best_col, best_row)
@@ -72,17 +80,18 @@ class _SigmoidPairs(torch.autograd.Function):
             raise RuntimeError("the sigmoid loss backward cannot run twice (retain_graph is not supported)")
         ctx.consumed = True
         a, b, scale, z, positive = ctx.saved_tensors
-        g = z.sigmoid_()
+        g = z.sigmoid_()  # dL/dz * norm = sigmoid(z) - [y = +1]
         g[torch.arange(a.shape[0], device=a.device), positive] -= 1.0
-        g.mul_(grad.to(g.dtype) / ctx.norm)
+        factor = grad.to(g.dtype) / ctx.norm
         gd = g.to(a.dtype)
         ga = gd @ b  # [m, D]: shared by dL/da and dL/dscale
-        scale_c = scale.to(a.dtype)
-        grad_a = ga * scale_c if ctx.needs_input_grad[0] else None
-        grad_b = (gd.T @ a) * scale_c if ctx.needs_input_grad[1] else None
-        grad_scale = (a.to(g.dtype) * ga.to(g.dtype)).sum().to(scale.dtype) if ctx.needs_input_grad[2] else None
-        grad_bias = g.sum().to(ctx.bias_dtype) if ctx.needs_input_grad[3] else None
-        return grad_a, grad_b, grad_scale, grad_bias, None, None
+        step = factor * scale  # 0-d: applied to [m, D] / [N, D] results at full precision
+        grad_a = ga * step if ctx.needs_input_grad[0] else None
+        grad_b = (gd.T @ a) * step if ctx.needs_input_grad[1] else None
+        grad_scale = ((a.to(g.dtype) * ga.to(g.dtype)).sum() * factor).to(scale.dtype) if ctx.needs_input_grad[2] \
+            else None
+        grad_bias = (g.sum() * factor).to(ctx.bias_dtype) if ctx.needs_input_grad[3] else None
+        return grad_a, grad_b, grad_scale, grad_bias, None, None, None
 
 
 @dataclass
@@ -145,7 +154,8 @@ def sigmoid_loss(
         positives = float(ranks.counts(a.shape[0], a.device).sum())
     else:
         positives = float(a.shape[0] * world)
-    loss, best_col, best_row = _SigmoidPairs.apply(a, columns, scale, bias, owner + offset, positives / world)
+    loss, best_col, best_row = _SigmoidPairs.apply(a, columns, scale, bias, owner + offset, positives / world,
+                                                   return_details)
     if not return_details:
         return loss
     return _details(loss, best_col, best_row, owner, offset, b.shape[0], scale, bias)
