@@ -147,3 +147,21 @@ def test_interrupted_grad_cache_run_resumes_to_the_same_weights(tmp_path):
     assert "logit_biases.thermal.bias" in resumed.state_dict()
     for name, tensor in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_cli_fits_the_sigmoid_big_batch_config(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from imagebind_lite.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "world" / "align_text_siglip_big_batch.yaml"
+    main(["fit", "--config", str(config), "--trainer.max_steps=2", "--trainer.enable_progress_bar=false",
+          "--model.init_args.pivot=vision/tiny", "--data.init_args.world.num_concepts=4",
+          "--data.init_args.train_size=32", "--data.init_args.val_size=8", "--data.init_args.batch_size=16",
+          "--model.init_args.grad_cache_chunk.text=5"])
+    run = tmp_path / "runs" / "world" / "align_text_siglip"
+    resolved = next(run.glob("lightning_logs/version_*/config.yaml")).read_text()
+    assert "sigmoid" in resolved and "grad_cache_chunk" in resolved
+    scales = (run / "model" / "temperatures.json").read_text()
+    assert '"loss": "sigmoid"' in scales and '"bias"' in scales
