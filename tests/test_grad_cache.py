@@ -165,3 +165,18 @@ def test_cli_fits_the_sigmoid_big_batch_config(tmp_path, monkeypatch):
     assert "sigmoid" in resolved and "grad_cache_chunk" in resolved
     scales = (run / "model" / "temperatures.json").read_text()
     assert '"loss": "sigmoid"' in scales and '"bias"' in scales
+
+
+def test_loss_choice_builds_siglip_scale_and_bias_and_rejects_unknown_settings():
+    model = module(pairs=("thermal", "depth"), loss={"thermal": {"kind": "sigmoid", "bias_init": -5.0}})
+    assert model.temperatures["thermal"].value == pytest.approx(10.0)  # SigLIP's initial scale
+    assert model.temperatures["depth"].value == pytest.approx(1 / 0.07)  # InfoNCE keeps CLIP's
+    assert list(model.logit_biases) == ["thermal"] and model.logit_biases["thermal"].value == -5.0
+    from imagebind_lite.training.optim import param_groups
+
+    no_decay = {id(p) for g in param_groups(model.named_parameters(), 0.1) if g["weight_decay"] == 0 for p in g["params"]}
+    assert id(model.logit_biases["thermal"].bias) in no_decay
+    with pytest.raises(InputError, match="loss kind"):
+        module(loss={"thermal": "hinge"})
+    with pytest.raises(InputError, match="not aligned"):
+        module(loss={"audio": "sigmoid"})

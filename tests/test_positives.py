@@ -135,3 +135,21 @@ def test_a_resumed_pass_draws_the_same_positives(tmp_path):
     assert [b["cursor"] for b in rest] == [b["cursor"] for b in straight[2:]]
     for got, want in zip(rest, straight[2:]):
         assert list(got["ids"]) == list(want["ids"]) and torch.equal(got["text"], want["text"])
+
+
+def test_ddp_trim_to_the_smallest_rank_keeps_each_images_rows(monkeypatch):
+    """Under DDP every rank must score as many images (skips shrink some batches): an image
+    cut from the batch takes its captions with it."""
+    import torch.distributed as dist
+
+    from training_helpers import module
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "all_reduce", lambda size, op=None: size.fill_(2))  # the other rank has 2 images
+    pair = {"ids": torch.arange(3).numpy(), "labels": torch.tensor([5, 6, 7]), "pivot_emb": torch.eye(3),
+            "thermal": torch.arange(6.0)[:, None], "owner": torch.tensor([0, 0, 1, 2, 2, 1]), "skipped": []}
+    trimmed = module()._common_size("thermal", pair)
+    assert list(trimmed["ids"]) == [0, 1] and trimmed["labels"].tolist() == [5, 6]
+    assert trimmed["owner"].tolist() == [0, 0, 1, 1] and trimmed["thermal"][:, 0].tolist() == [0, 1, 2, 5]
+    assert trimmed["pivot_emb"].shape == (2, 3)

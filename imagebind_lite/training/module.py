@@ -120,9 +120,9 @@ class AlignmentModule(pl.LightningModule):
     # ---- construction ---------------------------------------------------------------------
     def _build_losses(self, modalities, temperatures: Dict[str, Any], losses: Dict[str, Any]) -> None:
         """Per pair: its loss kind, its temperature and (sigmoid loss) its logit bias."""
-        unknown = (set(losses) | set(temperatures)) - set(modalities)
+        unknown = set(losses) - set(modalities)
         if unknown:
-            raise InputError(f"loss/temperature settings for pairs that are not aligned: {sorted(unknown)}")
+            raise InputError(f"loss settings for pairs that are not aligned: {sorted(unknown)}")
         self.loss_specs = {m: as_loss_spec(losses.get(m)) for m in modalities}
         specs = {m: as_temperature_spec(temperatures.get(m), self.loss_specs[m].default_temperature())
                  for m in modalities}
