@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -52,3 +53,33 @@ def write_thermal_manifest(root: Path, n: int = 24) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+CAPTIONS = [["a red dog", "a dog, red"], ["a cat"], ["a kettle", "steel kettle", "a kettle on a stove"],
+            ["a drum"], ["two birds", "birds"], ["a tree"], ["a car", "red car"], ["a boat"]]
+
+
+def _images(root: Path, n: int):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        path = root / "img" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+
+
+def write_caption_manifest(root: Path, form: str = "rows", captions=CAPTIONS) -> Path:
+    """COCO-style rows (the image path repeated per caption) or JSONL list cells."""
+    _images(root, len(captions))
+    if form == "rows":
+        path = root / "captions.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["id", "label", "vision", "text"])
+            writer.writeheader()
+            for i, texts in enumerate(captions):
+                for k, text in enumerate(texts):
+                    writer.writerow({"id": f"c{i}-{k}", "label": i % 3, "vision": f"img/{i}.png", "text": text})
+        return path
+    path = root / "captions.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"c{i}", "label": i % 3, "vision": f"./img/{i}.png", "text": texts})
+                              for i, texts in enumerate(captions)))
+    return path

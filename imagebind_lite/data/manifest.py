@@ -6,6 +6,16 @@ column (and any modality whose strings are data), which holds the text itself. O
 columns: ``id`` (defaults to the row number) and ``label`` (an int, or a class name mapped to
 an index in first-seen order). Other columns are kept as metadata and ignored by training.
 
+Several positives for one anchor (several captions or clips of one image), in either form:
+
+- rows that name the same anchor *file* (the COCO / Flickr30k layout: one row per caption,
+  the image path repeated), CSV or JSONL;
+- in JSONL, a list in the X cell: ``{"vision": "img/1.jpg", "text": ["a dog", "a puppy"]}``.
+
+``positive_groups`` turns either into one group per anchor; the id and label of a group are
+its first row's. Text anchors (strings that are the data) are never grouped by equal text:
+two short identical captions of different clips are different samples, not one anchor.
+
 Reference: the manifest conventions of open_clip's CsvDataset and WebDataset-free loaders;
 written here from the design doc, not copied.
 """
@@ -13,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
@@ -57,15 +68,62 @@ class Manifest:
         value = self.rows[index].get("label")
         return -1 if value in (None, "") else int(value)
 
-    def item(self, index: int, modality: str, strings_are_data: bool = False) -> Any:
-        """What the modality's transform takes: the text itself, or an absolute path."""
+    def item(self, index: int, modality: str, strings_are_data: bool = False, element: Optional[int] = None) -> Any:
+        """What the modality's transform takes: the text itself, or an absolute path.
+        ``element`` picks one value of a list cell (several positives in one JSONL row)."""
         value = self.rows[index].get(modality)
+        if isinstance(value, list):
+            if element is None or not 0 <= element < len(value):
+                raise InputError(f"row {index} holds {len(value)} {modality!r} values; name one (element={element})",
+                                 modality=modality, source=str(self.path))
+            value = value[element]
         if value in (None, ""):
             raise InputError(f"row {index} has no {modality!r} value", modality=modality, source=str(self.path))
         if strings_are_data:
             return str(value)
         path = Path(str(value)).expanduser()
         return path if path.is_absolute() else self.root / path
+
+
+@dataclass(frozen=True)
+class Positive:
+    """One positive of an anchor: a row, and the position in its list cell (None: a plain cell)."""
+
+    row: int
+    element: Optional[int] = None
+
+
+def positive_groups(manifest: Manifest, anchor: str, column: str, anchor_is_file: bool = True) -> List[List[Positive]]:
+    """The ``column`` positives of each distinct anchor, groups in first-seen order.
+
+    Rows whose ``anchor`` cell names the same file (paths compared after joining to the
+    manifest's directory and normalising) form one group; a list in a ``column`` cell adds
+    one positive per element. Anchors that are not files (text) group only by list cells.
+    """
+    groups: List[List[Positive]] = []
+    by_anchor: Dict[str, int] = {}
+    for row_index, row in enumerate(manifest.rows):
+        cell = row.get(column)
+        positives = ([Positive(row_index, k) for k in range(len(cell))] if isinstance(cell, list)
+                     else [Positive(row_index)])
+        if not positives:
+            raise InputError(f"row {row_index} has an empty list of {column!r} values", modality=column,
+                             source=str(manifest.path))
+        key = _anchor_key(manifest, row.get(anchor)) if anchor_is_file else None
+        if key is not None and key in by_anchor:
+            groups[by_anchor[key]].extend(positives)
+            continue
+        if key is not None:
+            by_anchor[key] = len(groups)
+        groups.append(positives)
+    return groups
+
+
+def _anchor_key(manifest: Manifest, value: Any) -> Optional[str]:
+    if value in (None, "") or isinstance(value, list):
+        return None  # reported when the row is read, with the file name
+    path = os.path.expanduser(str(value))
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(str(manifest.root), path))
 
 
 def read_manifest(path, modalities: Optional[Sequence[str]] = None) -> Manifest:

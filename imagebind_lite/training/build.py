@@ -1,4 +1,5 @@
-"""Building what an alignment run trains: encoders from presets or saved models, temperatures.
+"""Building what an alignment run trains: encoders from presets or saved models, temperatures,
+and each pair's loss (InfoNCE or sigmoid).
 
 Kept apart from the LightningModule so the demo, the CLI and tests build the same pieces.
 An encoder spec string is a preset (``"tiny"`` or ``"audio/tiny"``) or a saved-model directory
@@ -14,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import InputError
 from imagebind_lite.factory import create_encoder
-from imagebind_lite.losses import Temperature
+from imagebind_lite.losses import LogitBias, Temperature
 from imagebind_lite.model import load_model
 from imagebind_lite.registry import get_modality
 
@@ -35,12 +36,47 @@ class TemperatureSpec:
 
 
 TemperatureLike = Union[TemperatureSpec, float, Mapping[str, Any], None]
+LOSS_KINDS = ("infonce", "sigmoid")
 
 
-def as_temperature_spec(value: TemperatureLike) -> TemperatureSpec:
-    """A spec from a spec, a float (a fixed scale), a dict of spec fields, or None (CLIP default)."""
+@dataclass
+class LossSpec:
+    """The contrastive loss of one (image, X) pair."""
+
+    kind: str = "infonce"        # "infonce" (softmax: CLIP, ImageBind) or "sigmoid" (SigLIP)
+    bias_init: float = -10.0     # sigmoid only: initial logit bias (SigLIP's -10)
+    learnable_bias: bool = True  # sigmoid only: learn the bias (SigLIP) or keep it fixed
+
+    def __post_init__(self):
+        if self.kind not in LOSS_KINDS:
+            raise InputError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
+
+    def default_temperature(self) -> TemperatureSpec:
+        """CLIP's learnable 1/0.07 for InfoNCE; SigLIP's learnable 10 for the sigmoid loss."""
+        return TemperatureSpec(init=10.0) if self.kind == "sigmoid" else TemperatureSpec()
+
+    def build_bias(self) -> Optional[LogitBias]:
+        return LogitBias(self.bias_init, self.learnable_bias) if self.kind == "sigmoid" else None
+
+
+def as_loss_spec(value: Union[LossSpec, str, Mapping[str, Any], None]) -> LossSpec:
+    """A spec from a spec, a kind name ("infonce", "sigmoid"), a dict of fields, or None (InfoNCE)."""
     if value is None:
-        return TemperatureSpec()
+        return LossSpec()
+    if isinstance(value, LossSpec):
+        return value
+    if isinstance(value, str):
+        return LossSpec(kind=value)
+    if isinstance(value, Mapping):
+        return LossSpec(**dict(value))
+    raise InputError(f"cannot read a loss from {value!r}")
+
+
+def as_temperature_spec(value: TemperatureLike, default: Optional[TemperatureSpec] = None) -> TemperatureSpec:
+    """A spec from a spec, a float (a fixed scale), a dict of spec fields, or None (``default``,
+    else CLIP's learnable 1/0.07)."""
+    if value is None:
+        return default if default is not None else TemperatureSpec()
     if isinstance(value, TemperatureSpec):
         return value
     if isinstance(value, (int, float)):

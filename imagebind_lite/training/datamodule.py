@@ -20,11 +20,13 @@ from imagebind_lite.data.world.config import EVAL_COLLECTION, WorldConfig
 from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
 from imagebind_lite.training.build import plain_hparams
-from imagebind_lite.training.data_order import PairLoader
 from imagebind_lite.training.datasets import (
-    PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
+    PIVOT, ManifestPairDataset, PairDataset, WorldPairDataset, cache_inputs, check_policy,
 )
 from imagebind_lite.training.pivot_cache import PivotCache, state_dict_hash
+from imagebind_lite.training.positives import (
+    MultiPositivePairDataset, check_positives, grouped_manifest, loader_parts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class PairDataModule(pl.LightningDataModule):
         on_bad_sample: str = "fail",
         seed: int = 0,
         drop_last: bool = True,
+        positives: Union[str, Dict[str, str]] = "sample",
     ):
         """
         Args:
@@ -71,6 +74,10 @@ class PairDataModule(pl.LightningDataModule):
             seed: seed of the per-epoch shuffling (same seed, same batches).
             drop_last: drop the last incomplete batch of each pass (contrastive losses prefer
                 full batches; under DDP every rank must contribute equally).
+            positives: when a manifest gives several positives per image (repeated image
+                paths, or JSONL list cells): "sample" one per image per pass, or use "all" as
+                multi-positive targets; one mode for every pair or a dict per pair (see
+                positives.py). Batches never hold one image twice.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -80,6 +87,8 @@ class PairDataModule(pl.LightningDataModule):
         if mode not in TRAIN_MODES:
             raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
         check_policy(on_bad_sample)
+        for mode in (positives.values() if isinstance(positives, dict) else [positives]):
+            check_positives(mode)
         if isinstance(world, dict):  # e.g. re-created from saved hyper-parameters
             world = WorldConfig.from_dict(world)
         self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
@@ -147,7 +156,12 @@ class PairDataModule(pl.LightningDataModule):
             if train:
                 raise InputError(f"no manifest for pair {modality!r}", modality=modality)
             return None
-        return ManifestPairDataset(source, modality, transforms, on_bad_sample=hp.on_bad_sample,
+        manifest, groups = grouped_manifest(source, modality, self._pivot_modality)
+        if groups is not None:  # some image has several positives; validation uses the first
+            mode = (hp.positives.get(modality, "sample") if isinstance(hp.positives, dict) else hp.positives)
+            return MultiPositivePairDataset(manifest, modality, transforms, mode if train else "sample",
+                                            hp.on_bad_sample, self._pivot_modality, groups)
+        return ManifestPairDataset(manifest, modality, transforms, on_bad_sample=hp.on_bad_sample,
                                    pivot_modality=self._pivot_modality)
 
     def _attach_pivot_cache(self) -> None:
@@ -175,8 +189,7 @@ class PairDataModule(pl.LightningDataModule):
     # ---- loaders -------------------------------------------------------------------------------
     def train_dataloader(self):
         hp = self.hparams
-        loaders = {m: PairLoader(d, hp.batch_size, PairCollate(m, self._pivot_modality), shuffle=True, seed=hp.seed,
-                                 drop_last=hp.drop_last, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
+        loaders = {m: self._loader(m, d, hp.batch_size, shuffle=True, drop_last=hp.drop_last)
                    for m, d in self.train_sets.items()}
         module = self._module()
         resume = getattr(module, "resume_cursors", None) if module is not None else None
@@ -187,12 +200,17 @@ class PairDataModule(pl.LightningDataModule):
             module.resume_cursors = None
         return CombinedLoader(loaders, mode=hp.mode)
 
+    def _loader(self, modality: str, dataset: PairDataset, batch_size: int, shuffle: bool, drop_last: bool):
+        hp = self.hparams
+        loader_class, collate = loader_parts(dataset, modality, self._pivot_modality)
+        return loader_class(dataset, batch_size, collate, shuffle=shuffle, seed=hp.seed, drop_last=drop_last,
+                            num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
+
     def val_dataloader(self):
         hp = self.hparams
         if not self.val_sets:
             return []
         # PairLoader too (in order, sharded by rank, last batch kept): it applies the policy
-        loaders = {m: PairLoader(d, hp.val_batch_size or hp.batch_size, PairCollate(m, self._pivot_modality), shuffle=False,
-                                 drop_last=False, num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
+        loaders = {m: self._loader(m, d, hp.val_batch_size or hp.batch_size, shuffle=False, drop_last=False)
                    for m, d in self.val_sets.items()}
         return CombinedLoader(loaders, mode="sequential")

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PIVOT = "vision"  # the default pivot modality: ImageBind binds everything to images
 PIVOT_INPUT, PIVOT_EMB = "pivot", "pivot_emb"  # batch keys, whatever the pivot's modality
+OWNER = "owner"  # batch key: each X row's anchor row, when anchors have several positives
 # World raw data that needs its rate alongside (modalities accept (array, rate) tuples).
 _WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
 
@@ -79,6 +80,17 @@ class PairDataset(Dataset):
                            self.sample_id(index), modality, source)
 
     def __getitem__(self, index: int):
+        item = self.anchor_item(index)
+        if isinstance(item, BadSample):
+            return item
+        other = self.load(index, self.modality) if self.input_cache is None else self.input_cache[index]
+        if isinstance(other, BadSample):
+            return other
+        item[self.modality] = other
+        return item
+
+    def anchor_item(self, index: int):
+        """``{"id", "label", pivot input or cached embedding}`` of one sample, or a BadSample."""
         sid = self.sample_id(index)
         label = self.label(index) if self.label_cache is None else self.label_cache[index]
         item: Dict[str, Any] = {"id": sid, "label": label}
@@ -93,10 +105,6 @@ class PairDataset(Dataset):
             if isinstance(image, BadSample):
                 return image
             item[PIVOT_INPUT] = image
-        other = self.load(index, self.modality) if self.input_cache is None else self.input_cache[index]
-        if isinstance(other, BadSample):
-            return other
-        item[self.modality] = other
         return item
 
     def images(self) -> "ImageView":
@@ -237,8 +245,12 @@ class PairCollate:
         cached = PIVOT_EMB in good[0]
         pivot_key = PIVOT_EMB if cached else PIVOT_INPUT
         batch[pivot_key] = _stack(None if cached else self.pivot_modality, [item[pivot_key] for item in good])
-        batch[self.modality] = _stack(self.modality, [item[self.modality] for item in good])
+        batch.update(self.stack_others(good))
         return batch
+
+    def stack_others(self, good: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+        """The X side of the batch (several positives per image batch it differently)."""
+        return {self.modality: _stack(self.modality, [item[self.modality] for item in good])}
 
 
 def _stack(modality: Optional[str], tensors: List[torch.Tensor]) -> torch.Tensor:

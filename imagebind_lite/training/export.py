@@ -2,7 +2,8 @@
 
 The directory holds the frozen pivot and every trained encoder (LoRA adapters merged into the
 weights) in the saved-model format, plus ``temperatures.json`` recording each pair's final
-logit scale, which retrieval does not need but a report of the run does.
+logit scale (and bias, for sigmoid-loss pairs), which retrieval does not need but a report of
+the run does.
 """
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ def export_alignment(module, directory) -> Path:
     encoders = {module.pivot_modality: module.pivot, **{m: merged_copy(e) for m, e in module.encoders.items()}}
     directory = save_model(MultiModalModel(encoders), directory)
     scales = {m: {"scale": t.value, "learnable": t.learnable} for m, t in module.temperatures.items()}
+    for modality, bias in getattr(module, "logit_biases", {}).items():  # sigmoid-loss pairs
+        scales[modality].update(loss="sigmoid", bias=bias.value)
     atomic_write_text(Path(directory) / "temperatures.json", json.dumps(scales, indent=2))
     return Path(directory)

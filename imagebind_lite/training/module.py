@@ -1,11 +1,16 @@
-"""``AlignmentModule``: bind modalities to a frozen image pivot, one InfoNCE loss per pair.
+"""``AlignmentModule``: bind modalities to a frozen image pivot, one contrastive loss per pair.
 
 ImageBind's recipe (Girdhar et al. 2023) as a Lightning system: the pivot is frozen (eval
 mode, no gradients, excluded from the optimiser), every aligned modality X has its own
-trainable encoder, and each (image, X) pair its own symmetric InfoNCE with its own
-temperature (``imagebind_lite.losses``; under DDP it gathers with gradients). Several pairs
-train in one run from a ``CombinedLoader`` (a dict of pair batches per step); the losses are
-summed, which leaves each encoder's gradient equal to its own pair's gradient.
+trainable encoder, and each (image, X) pair its own loss with its own temperature: symmetric
+InfoNCE, or the sigmoid loss (SigLIP) with its bias (``imagebind_lite.losses``; under DDP both
+gather with gradients, so the gradients are the full global batch's). Several pairs train in
+one run from a ``CombinedLoader`` (a dict of pair batches per step); the losses are summed,
+which leaves each encoder's gradient equal to its own pair's gradient. A pair whose batches
+give several positives per image (``owner`` in the batch) gets the multi-positive form.
+
+Batches larger than memory: ``grad_cache_chunk`` embeds a pair's batch in chunks with
+gradient caching (grad_cache.py): the loss and gradients are those of the whole batch.
 
 The model (``nn.Module`` encoders) stays apart from the system (this class), as Lightning
 recommends; optimisation lives in optim.py, pieces in build.py, partial fine-tuning in
@@ -26,16 +31,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagebind_lite.errors import InputError
-from imagebind_lite.losses import symmetric_infonce
-from imagebind_lite.training.build import TemperatureSpec, as_temperature_spec, load_encoder, plain_hparams
-from imagebind_lite.training.datasets import PIVOT, PIVOT_EMB, PIVOT_INPUT
+from imagebind_lite.losses import multi_positive_infonce, sigmoid_loss, symmetric_infonce
+from imagebind_lite.training.build import (
+    LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, load_encoder, plain_hparams,
+)
+from imagebind_lite.training.datasets import OWNER, PIVOT, PIVOT_EMB, PIVOT_INPUT
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
+from imagebind_lite.training.grad_cache import encode_in_chunks
 from imagebind_lite.training.metrics import retrieval_top1
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
-_PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT_INPUT, PIVOT_EMB}
+_PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT_INPUT, PIVOT_EMB, OWNER}
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class AlignmentModule(pl.LightningModule):
@@ -57,6 +69,8 @@ class AlignmentModule(pl.LightningModule):
         encoder_overrides: Optional[Dict[str, Dict[str, Any]]] = None,
         pivot_modality: str = PIVOT,
         train_pivot: bool = False,
+        loss: Optional[Dict[str, Union[LossSpec, str]]] = None,
+        grad_cache_chunk: Optional[Dict[str, int]] = None,
     ):
         """
         Args:
@@ -64,7 +78,7 @@ class AlignmentModule(pl.LightningModule):
                 random weights: tests only).
             modalities: modality -> preset name ("tiny") or saved-model directory to start from.
             temperatures: modality -> TemperatureSpec (or a float: a fixed scale); default CLIP's
-                learnable 1/0.07.
+                learnable 1/0.07 (InfoNCE) or SigLIP's learnable 10 (sigmoid loss).
             lr, weight_decay, betas: AdamW (no decay on norms, biases, temperatures).
             warmup_steps, total_steps, min_lr_ratio: linear warmup then cosine to
                 ``min_lr_ratio * lr`` at ``total_steps`` (default: the trainer's estimate).
@@ -75,6 +89,10 @@ class AlignmentModule(pl.LightningModule):
                 to train a direct baseline against a frozen text encoder.
             train_pivot: train the anchor too (no pivot cache then). Not ImageBind's recipe: it is
                 the symmetric "direct baseline" (both encoders of an emergent pair trained on it).
+            loss: modality -> "infonce" (default) | "sigmoid" | LossSpec (sigmoid bias settings).
+            grad_cache_chunk: modality -> c: embed that pair's batches c rows at a time with
+                gradient caching (memory of c, gradients of the whole batch; also chunks a
+                frozen, uncached pivot's forward and validation).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -90,8 +108,8 @@ class AlignmentModule(pl.LightningModule):
         overrides = encoder_overrides or {}
         self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m)) for m, spec in modalities.items()})
         self._check_dims()
-        specs = {m: as_temperature_spec((temperatures or {}).get(m)) for m in modalities}
-        self.temperatures = nn.ModuleDict({m: spec.build() for m, spec in specs.items()})
+        self._build_losses(modalities, temperatures or {}, loss or {})
+        self.grad_cache_chunk = self._chunks(grad_cache_chunk or {})
         self._partial_finetuning(unfreeze_last_n_blocks or {}, lora or {})
         self._cursors: Dict[str, tuple] = {}            # last consumed batch per pair
         self.resume_cursors: Optional[Dict[str, Any]] = None  # {"pairs", "epoch_end"} from a checkpoint
@@ -100,6 +118,26 @@ class AlignmentModule(pl.LightningModule):
         self._val: Dict[str, Dict[str, list]] = {}
 
     # ---- construction ---------------------------------------------------------------------
+    def _build_losses(self, modalities, temperatures: Dict[str, Any], losses: Dict[str, Any]) -> None:
+        """Per pair: its loss kind, its temperature and (sigmoid loss) its logit bias."""
+        unknown = set(losses) - set(modalities)
+        if unknown:
+            raise InputError(f"loss settings for pairs that are not aligned: {sorted(unknown)}")
+        self.loss_specs = {m: as_loss_spec(losses.get(m)) for m in modalities}
+        specs = {m: as_temperature_spec(temperatures.get(m), self.loss_specs[m].default_temperature())
+                 for m in modalities}
+        self.temperatures = nn.ModuleDict({m: spec.build() for m, spec in specs.items()})
+        self.logit_biases = nn.ModuleDict({m: spec.build_bias() for m, spec in self.loss_specs.items()
+                                           if spec.kind == "sigmoid"})
+
+    def _chunks(self, chunks: Dict[str, int]) -> Dict[str, int]:
+        for modality, size in chunks.items():
+            if modality not in self.encoders:
+                raise InputError(f"grad_cache_chunk names {modality!r}, which is not aligned", modality=modality)
+            if int(size) < 1:
+                raise InputError(f"grad_cache_chunk must be >= 1, got {size}", modality=modality)
+        return {m: int(size) for m, size in chunks.items()}
+
     def _check_dims(self) -> None:
         dims = {m: e.config.embed_dim for m, e in self.encoders.items()}
         if any(d != self.pivot.config.embed_dim for d in dims.values()):
@@ -139,23 +177,31 @@ class AlignmentModule(pl.LightningModule):
         return self
 
     # ---- forward --------------------------------------------------------------------------
-    def embed_pivot(self, images: torch.Tensor) -> torch.Tensor:
+    def embed_pivot(self, images: torch.Tensor, chunk: Optional[int] = None) -> torch.Tensor:
         if self.train_pivot:
-            return self.pivot(images)
+            return encode_in_chunks(self.pivot, images, chunk)
         with torch.no_grad():
-            return self.pivot(images)
+            return encode_in_chunks(self.pivot, images, chunk)
 
     def pair_embeddings(self, modality: str, pair: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """(pivot embeddings, X embeddings), both L2-normalised, for one pair batch."""
-        pivot = pair[PIVOT_EMB] if PIVOT_EMB in pair else self.embed_pivot(pair[PIVOT_INPUT])
-        other = self.encoders[modality](pair[modality])
-        # Converted ImageBind encoders may scale their outputs; the loss wants unit vectors.
-        return F.normalize(pivot.float(), dim=-1), F.normalize(other.float(), dim=-1)
+        chunk = self.grad_cache_chunk.get(modality)
+        pivot = pair[PIVOT_EMB] if PIVOT_EMB in pair else self.embed_pivot(pair[PIVOT_INPUT], chunk)
+        other = encode_in_chunks(self.encoders[modality], pair[modality], chunk)
+        # Converted ImageBind encoders may scale their outputs; the loss wants unit vectors, and
+        # at least float32 (bf16 autocast outputs), float64 stays (exactness checks).
+        return F.normalize(_at_least_float32(pivot), dim=-1), F.normalize(_at_least_float32(other), dim=-1)
 
     def pair_loss(self, modality: str, pair: Dict[str, Any]):
+        """The pair's loss with details; a = X, b = image: acc_ab is X->image top-1, acc_ba image->X."""
         pivot, other = self.pair_embeddings(modality, pair)
         scale = self.temperatures[modality].scale
-        # a = X, b = image: acc_ab is X->image top-1, acc_ba image->X.
+        owner = pair.get(OWNER)  # several positives (captions, clips) per image in this batch
+        if self.loss_specs[modality].kind == "sigmoid":
+            bias = self.logit_biases[modality].bias
+            return sigmoid_loss(other, pivot, scale, bias, owner=owner, return_details=True)
+        if owner is not None:
+            return multi_positive_infonce(other, pivot, owner, scale, return_details=True)
         return symmetric_infonce(other, pivot, scale, return_details=True)
 
     # ---- training -------------------------------------------------------------------------
@@ -175,7 +221,7 @@ class AlignmentModule(pl.LightningModule):
         total = None
         for modality, pair in self.split_pairs(batch).items():
             self._note(modality, pair)
-            pair = self._common_size(pair)
+            pair = self._common_size(modality, pair)
             n = len(pair["ids"])
             if n < 2:  # contrastive loss needs negatives; an all-bad batch is skipped
                 continue
@@ -190,8 +236,9 @@ class AlignmentModule(pl.LightningModule):
             self._cursors[modality] = tuple(pair["cursor"])
         self._skipped_epoch.extend((bad.source, bad.message) for bad in pair.get("skipped", []))
 
-    def _common_size(self, pair: Dict[str, Any]) -> Dict[str, Any]:
-        """Under DDP the gather needs equal batches: trim to the smallest (skips shrink some)."""
+    def _common_size(self, modality: str, pair: Dict[str, Any]) -> Dict[str, Any]:
+        """Under DDP the gather needs as many images on every rank: trim to the smallest (skips
+        shrink some). With several positives per image, an image's X rows go with it."""
         if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return pair
         size = torch.tensor(len(pair["ids"]), device=self.device)
@@ -199,7 +246,14 @@ class AlignmentModule(pl.LightningModule):
         n = int(size)
         if n == len(pair["ids"]):
             return pair
-        return {k: (v[:n] if isinstance(v, (torch.Tensor, np.ndarray)) else v) for k, v in pair.items()}
+        rows = (pair[OWNER] < n) if OWNER in pair else None
+
+        def cut(key: str, value: Any) -> Any:
+            if not isinstance(value, (torch.Tensor, np.ndarray)):
+                return value
+            return value[rows] if rows is not None and key in (modality, OWNER) else value[:n]
+
+        return {key: cut(key, value) for key, value in pair.items()}
 
     def _log_now(self, batch_idx: int) -> bool:
         """Log on the steps Lightning's logger writes (every ``log_every_n_steps``) and at each
@@ -214,6 +268,8 @@ class AlignmentModule(pl.LightningModule):
         self.log(f"{prefix}/temperature", 1.0 / out.scale, batch_size=n)
         self.log(f"{prefix}/top1_{modality}_to_image", out.acc_ab, batch_size=n)
         self.log(f"{prefix}/top1_image_to_{modality}", out.acc_ba, batch_size=n)
+        if modality in self.logit_biases:
+            self.log(f"{prefix}/logit_bias", out.bias, batch_size=n)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         for temperature in self.temperatures.values():

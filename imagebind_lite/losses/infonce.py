@@ -1,4 +1,4 @@
-"""Symmetric InfoNCE with per-pair temperatures and an exact distributed gather.
+"""Symmetric InfoNCE with an exact distributed gather.
 
 References:
 - Oord et al. 2018, "Representation Learning with Contrastive Predictive Coding" (InfoNCE).
@@ -26,98 +26,17 @@ do one matmul and a fused symmetric cross entropy whose backward writes one grad
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from imagebind_lite.errors import InputError
-
-__all__ = [
-    "Temperature",
-    "SymmetricInfoNCE",
-    "InfoNCEOutput",
-    "symmetric_infonce",
-    "symmetric_cross_entropy",
-    "all_gather_with_grad",
-    "GatherFn",
-]
-
-# A gather takes this rank's [b, D] tensor and returns every rank's, in rank order, either
-# as [world * b, D] or stacked [world, b, D] (Lightning's ``all_gather`` shape), with a
-# backward that sums into each rank's slice the gradients all ranks computed for it.
-GatherFn = Callable[[Tensor], Tensor]
-
-
-class Temperature(nn.Module):
-    """The logit scale of one pair: ``logits = scale * a @ b.T``.
-
-    Learnable: stored as ``log_scale`` (an ``nn.Parameter``), so the optimiser works in log
-    space as in CLIP; ``scale`` is clamped to [min_scale, max_scale] (gradient zero outside,
-    as in ImageBind). Fixed: ``log_scale`` is a buffer, still saved in the state dict so a
-    saved model records the scale it was trained with.
-    """
-
-    def __init__(
-        self,
-        init: float = 1 / 0.07,
-        learnable: bool = True,
-        min_scale: float = 1.0,
-        max_scale: float = 100.0,
-    ):
-        super().__init__()
-        if not 0 < min_scale <= max_scale:
-            raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
-        if not min_scale <= init <= max_scale:
-            raise ValueError(f"init scale {init} outside [{min_scale}, {max_scale}]")
-        self.learnable = learnable
-        self.min_scale = float(min_scale)
-        self.max_scale = float(max_scale)
-        log_init = torch.tensor(math.log(init), dtype=torch.float32)
-        if learnable:
-            self.log_scale = nn.Parameter(log_init)
-        else:
-            self.register_buffer("log_scale", log_init)
-
-    @classmethod
-    def fixed(cls, scale: float) -> "Temperature":
-        """A constant scale (ImageBind: audio 20, depth 5, thermal 10, imu 5). The range is
-        the default one widened to hold ``scale``, so a loaded state dict is not clamped."""
-        return cls(init=scale, learnable=False, min_scale=min(1.0, scale), max_scale=max(100.0, scale))
-
-    @property
-    def scale(self) -> Tensor:
-        """The clamped scale as a 0-d tensor, differentiable w.r.t. ``log_scale``."""
-        low, high = math.log(self.min_scale), math.log(self.max_scale)
-        return self.log_scale.clamp(low, high).exp()
-
-    @property
-    def value(self) -> float:
-        """The current scale as a float, for logging (it syncs with the device)."""
-        return float(self.scale.detach())
-
-    @property
-    def temperature(self) -> float:
-        """tau = 1 / scale, the quantity papers call the temperature."""
-        return 1.0 / self.value
-
-    @torch.no_grad()
-    def clamp_(self) -> "Temperature":
-        """Pull ``log_scale`` back into range in place (open_clip does this after each step),
-        so a parameter pushed past a bound does not stay stuck where its gradient is zero."""
-        self.log_scale.clamp_(math.log(self.min_scale), math.log(self.max_scale))
-        return self
-
-    def forward(self) -> Tensor:
-        return self.scale
-
-    def extra_repr(self) -> str:
-        kind = "learnable" if self.learnable else "fixed"
-        return f"{kind}, scale={self.value:.4g}, range=[{self.min_scale:g}, {self.max_scale:g}]"
+from imagebind_lite.losses.distributed import GatherFn, all_gather_with_grad, gathered, world_size
+from imagebind_lite.losses.distributed import rank as rank_of
+from imagebind_lite.losses.temperature import Temperature
 
 
 class _SymmetricCrossEntropy(torch.autograd.Function):
@@ -158,30 +77,6 @@ def symmetric_cross_entropy(logits: Tensor) -> Tensor:
     return _SymmetricCrossEntropy.apply(logits)
 
 
-def _world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
-def _rank() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return 0
-
-
-def all_gather_with_grad(x: Tensor) -> Tensor:
-    """Every rank's ``x`` concatenated in rank order, [world * b, ...], differentiable.
-
-    torch's autograd all_gather sums, in its backward, the gradients all ranks computed for
-    this rank's slice (reduce-scatter on NCCL, all-to-all + sum on gloo): exactly what the
-    local-loss form needs. Requires the same ``x.shape`` on every rank.
-    """
-    from torch.distributed.nn.functional import all_gather  # import only when distributed
-
-    return torch.cat(all_gather(x), dim=0)
-
-
 @dataclass
 class InfoNCEOutput:
     """The loss and what a training loop logs about it (accuracies are in-batch top-1)."""
@@ -200,19 +95,6 @@ def _check_pair(a: Tensor, b: Tensor) -> None:
             "contrastive loss needs two non-empty [B, D] embedding batches of the same shape, "
             f"got {tuple(a.shape)} and {tuple(b.shape)}"
         )
-
-
-def _gathered(gather_fn: GatherFn, x: Tensor) -> Tensor:
-    """Normalise a gather's output to [N, D]; Lightning's all_gather stacks to [world, b, D]."""
-    out = gather_fn(x)
-    if out.dim() == 3:
-        out = out.flatten(0, 1)
-    if out.dim() != 2 or out.shape[1] != x.shape[1] or out.shape[0] % x.shape[0]:
-        raise InputError(
-            f"gather returned {tuple(out.shape)} for a local batch of {tuple(x.shape)}; every "
-            "rank must contribute the same [b, D] batch (use drop_last or a padding sampler)"
-        )
-    return out
 
 
 @torch.no_grad()
@@ -259,13 +141,13 @@ def symmetric_infonce(
     scale = torch.as_tensor(scale, device=a.device)
     if not gather:
         gather_fn = None
-    elif gather_fn is None and _world_size() > 1:
+    elif gather_fn is None and world_size() > 1:
         gather_fn = all_gather_with_grad
     if gather_fn is not None:
-        all_a, all_b = _gathered(gather_fn, a), _gathered(gather_fn, b)
+        all_a, all_b = gathered(gather_fn, a), gathered(gather_fn, b)
         # A gather that returns only our rows (Lightning on one device) means world size 1.
         if all_a.shape[0] != a.shape[0]:
-            offset = (_rank() if rank is None else rank) * a.shape[0]
+            offset = (rank_of() if rank is None else rank) * a.shape[0]
             return _local_loss(a, b, all_a, all_b, scale, offset, return_details)
     # Scaling a [b, D] operand instead of the [b, b] product keeps the scale's gradient a
     # cheap [b, D] reduction and avoids saving a second [b, b] matrix for backward.
