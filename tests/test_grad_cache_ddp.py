@@ -3,15 +3,11 @@ gradients of one unchunked full batch on one process (cached pivot, trained pivo
 loss, several positives per image with uneven row counts). Batches read from a caption
 manifest with several captions per image, sharded by the real loaders, show the targets
 stay right across ranks ("sample" and "all")."""
-import datetime
-import os
-import socket
 
 import lightning.pytorch as pl
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_helpers import spawn_gloo
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from training_helpers import module, write_caption_manifest
@@ -111,40 +107,22 @@ class _TextStep(_Step):
         return self.model.pair_loss("text", pair).loss
 
 
-def _worker(rank, port, out_dir, manifest):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
-                            timeout=datetime.timedelta(seconds=120))
-    try:
-        torch.set_num_threads(1)
-        results = {}
-        for case, kwargs in CASES.items():
-            model = _model(CHUNK, kwargs)
-            ddp = DistributedDataParallel(_Step(model))
-            ddp(_local_pair(rank, kwargs)).backward()
-            results[case] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.update(_caption_grads(rank, manifest))
-        torch.save(results, f"{out_dir}/rank{rank}.pt")
-        dist.barrier()  # both ranks have written their results
-    except BaseException:
-        dist.destroy_process_group()
-        raise
-    # Leave without tearing gloo down: destroying the group (here, when the last DDP reducer is
-    # freed) joins gloo's threads while holding the GIL, and a thread still releasing a tensor
-    # then waits for the GIL forever, which hung a loaded test machine.
-    os._exit(0)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _worker(rank, out_dir, manifest):
+    results = {}
+    for case, kwargs in CASES.items():
+        model = _model(CHUNK, kwargs)
+        ddp = DistributedDataParallel(_Step(model))
+        ddp(_local_pair(rank, kwargs)).backward()
+        results[case] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    results.update(_caption_grads(rank, manifest))
+    torch.save(results, f"{out_dir}/rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("grad_cache_ddp")
     manifest = write_caption_manifest(tmp_path_factory.mktemp("captions"))
-    mp.spawn(_worker, args=(_free_port(), str(out_dir), str(manifest)), nprocs=WORLD, join=True)
+    spawn_gloo(_worker, str(out_dir), str(manifest), world=WORLD)
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
 
 

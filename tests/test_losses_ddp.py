@@ -5,13 +5,11 @@ Each rank holds half of the batch; after one backward through DistributedDataPar
 one process on the whole batch. A gather without gradients is run as a control, to show the
 comparison can fail.
 """
-import datetime
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_helpers import spawn_gloo
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -65,44 +63,27 @@ def _detached_gather(x):
     return torch.cat(parts)
 
 
-def _worker(rank, port, out_dir):
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=datetime.timedelta(seconds=60),
-    )
-    try:
-        torch.set_num_threads(1)
-        model = _PairModel()
-        ddp = DistributedDataParallel(model)
-        xa, xb = _data()
-        rows = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
-        results = {}
-        for variant, gather in [("default", None), ("stacked", _stacked_gather), ("detached", _detached_gather)]:
-            model.zero_grad(set_to_none=True)
-            loss = ddp(xa[rows], xb[rows], gather_fn=gather)
-            loss.backward()
-            results[variant] = (loss.detach(), _grads(model))
-        with torch.no_grad():  # gather=False: uneven local batches (rank 1 drops a row) work
-            start, stop = rows.start, rows.stop - rank
-            results["local"] = (ddp(xa[start:stop], xb[start:stop], gather=False), (start, stop))
-        torch.save(results, f"{out_dir}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _worker(rank, out_dir):
+    model = _PairModel()
+    ddp = DistributedDataParallel(model)
+    xa, xb = _data()
+    rows = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
+    results = {}
+    for variant, gather in [("default", None), ("stacked", _stacked_gather), ("detached", _detached_gather)]:
+        model.zero_grad(set_to_none=True)
+        loss = ddp(xa[rows], xb[rows], gather_fn=gather)
+        loss.backward()
+        results[variant] = (loss.detach(), _grads(model))
+    with torch.no_grad():  # gather=False: uneven local batches (rank 1 drops a row) work
+        start, stop = rows.start, rows.stop - rank
+        results["local"] = (ddp(xa[start:stop], xb[start:stop], gather=False), (start, stop))
+    torch.save(results, f"{out_dir}/rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    spawn_gloo(_worker, str(out_dir), world=WORLD, timeout_s=60)
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
 
 

@@ -1,19 +1,21 @@
 """Two-process DDP on CPU (gloo): the sigmoid loss and multi-positive InfoNCE give exactly the
 full-batch gradients, including ranks holding different numbers of rows (several captions
 per image, unevenly many). A gather without gradients is the control that must fail."""
-import datetime
-import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_helpers import spawn_gloo
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from imagebind_lite.losses import LogitBias, Temperature, multi_positive_infonce, sigmoid_loss
+from imagebind_lite.losses import (
+    LogitBias,
+    Temperature,
+    multi_positive_infonce,
+    sigmoid_loss,
+)
 
 WORLD = 2
 ANCHORS = 3                 # per rank
@@ -75,43 +77,25 @@ def _detached_gather(x):
 KINDS = ("sigmoid", "sigmoid_multi", "infonce_multi")
 
 
-def _worker(rank, port, out_dir):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
-                            timeout=datetime.timedelta(seconds=60))
-    try:
-        torch.set_num_threads(1)
-        model = _PairModel()
-        ddp = DistributedDataParallel(model)
-        results = {}
-        for kind in KINDS:
-            for variant, gather in (("exact", None), ("detached", _detached_gather)):
-                if variant == "detached" and kind != "sigmoid":
-                    continue
-                model.zero_grad(set_to_none=True)
-                loss = ddp(*_local(rank, kind), kind, gather_fn=gather)
-                loss.backward()
-                results[(kind, variant)] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
-        torch.save(results, f"{out_dir}/rank{rank}.pt")
-        dist.barrier()  # both ranks have written their results
-    except BaseException:
-        dist.destroy_process_group()
-        raise
-    # Leave without tearing gloo down: destroying the group (here, when the last DDP reducer is
-    # freed) joins gloo's threads while holding the GIL, and a thread still releasing a tensor
-    # then waits for the GIL forever, which hung a loaded test machine.
-    os._exit(0)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _worker(rank, out_dir):
+    model = _PairModel()
+    ddp = DistributedDataParallel(model)
+    results = {}
+    for kind in KINDS:
+        for variant, gather in (("exact", None), ("detached", _detached_gather)):
+            if variant == "detached" and kind != "sigmoid":
+                continue
+            model.zero_grad(set_to_none=True)
+            loss = ddp(*_local(rank, kind), kind, gather_fn=gather)
+            loss.backward()
+            results[(kind, variant)] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
+    torch.save(results, f"{out_dir}/rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("ddp_scale")
-    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    spawn_gloo(_worker, str(out_dir), world=WORLD, timeout_s=60)
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
 
 

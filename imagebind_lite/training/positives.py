@@ -32,7 +32,7 @@ from imagebind_lite.data.manifest import Positive, positive_groups, read_manifes
 from imagebind_lite.errors import InputError
 from imagebind_lite.training.data_order import PairLoader
 from imagebind_lite.training.datasets import (
-    OWNER, PIVOT, BadSample, ManifestPairDataset, PairCollate, _bare_message, _stack,
+    OWNER, PIVOT, BadSample, ManifestPairDataset, PairCollate, _stack, read_or_bad,
 )
 
 POSITIVE_MODES = ("sample", "all")
@@ -103,11 +103,12 @@ class MultiPositivePairDataset(ManifestPairDataset):
     def load_positive(self, positive: Positive):
         """One positive's tensor, or a ``BadSample`` naming its file (or row) and modality."""
         source = self.positive_source(positive)
-        try:
+
+        def read():
             raw = self.manifest.item(positive.row, self.modality, self._text[self.modality], positive.element)
             return self.transforms[self.modality](raw, source)
-        except InputError as exc:
-            return BadSample(self.manifest.sample_id(positive.row), self.modality, source, _bare_message(exc))
+
+        return read_or_bad(read, self.manifest.sample_id(positive.row), self.modality, source)
 
     def load(self, index: int, modality: str):
         """The X side is every positive of the anchor (a list); that is what ``cache_inputs`` keeps."""
