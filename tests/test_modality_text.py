@@ -168,7 +168,11 @@ def hf_dir(tmp_path_factory):
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_hf_trunk_embeds_with_its_own_tokenizer(hf_dir, tmp_path, pool):
     encoder = il.create_encoder("text/hf", trunk={"hf_path": str(hf_dir), "hf_pool": pool})
-    assert encoder.data_config["tokenizer"] == "hf" and encoder.data_config["hf_path"] == str(hf_dir)
+    # the tokenizer is read from the encoder's own copy of the directory's files, not the directory
+    files = Path(encoder.data_config["files"])
+    assert encoder.data_config["tokenizer"] == "hf" and "hf_path" not in encoder.data_config
+    assert files != hf_dir and (files / "vocab.txt").read_bytes() == (hf_dir / "vocab.txt").read_bytes()
+    assert not list(files.glob("*.safetensors"))  # weights live in the encoder, not among its files
     model = il.MultiModalModel({"text": encoder})
     ids = model.transform("text")("a red dog")
     assert ids[:5].tolist() == [2, 5, 9, 11, 3] and ids.shape == (64,)  # [CLS] a red dog [SEP]
