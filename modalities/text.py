@@ -14,8 +14,10 @@ Presets:
 Causal, EOT-pooled encoders cut each batch after its last EOT before the stem
 (``DropTokensAfterLastEot``): the output is the same and short prompts cost far less.
 
-Strings are data here (``strings_are_data``): a ``str`` is the text itself; pass a
-``pathlib.Path`` to read a UTF-8 ``.txt`` file. Tokenisation is driven by the data config
+Strings are data here (``strings_are_data``): a ``str`` is the text itself, except that
+``model.embed`` reads a ``str`` ending in ``.txt`` (one line) as a path, so a file name is never
+embedded as if it were a caption; a ``pathlib.Path`` is always a UTF-8 text file to read, and a
+manifest's ``text`` column always holds the text. Tokenisation is driven by the data config
 (``text_tokenizer.py``). References: ImageBind ``imagebind_model.py``, open_clip ``tokenizer.py``.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ from imagebind_lite.config import EncoderConfig
 from imagebind_lite.errors import InputError
 from imagebind_lite.layers import IdentityHead, PassThroughStem
 from imagebind_lite.towers import hf_tower, open_clip_tower
-from imagebind_lite.towers.files import FILES_KEY, require_files, stage_files
+from imagebind_lite.towers.files import FILES_KEY, files_of, require_files, stage_files
 from imagebind_lite.towers.packing import sample_ndim
 from imagebind_lite.trunk_kinds import BuiltTrunk, TrunkKind
 
@@ -69,6 +69,14 @@ def _recorded(config: EncoderConfig, data: dict, dim: int, sources: tuple, origi
     return EncoderConfig.from_dict(values)
 
 
+def _rebuild_files(config: EncoderConfig, asks: str) -> Path:
+    """The files directory a built encoder's config names (there is no other source to build from)."""
+    kind = config.trunk.get("kind")
+    if files_of(config.data) is None:
+        raise InputError(f"the {kind} {config.modality} tower needs its model: {asks}", modality=config.modality)
+    return require_files(config.data, f"the {kind} {config.modality} encoder")
+
+
 def build_open_clip(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
     trunk = config.trunk
     name = trunk.get("open_clip_model")
@@ -78,7 +86,7 @@ def build_open_clip(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
         files = open_clip_tower.write_files(name, model, trunk.get("tokenizer_path"))
         origin = f"{name} {trunk.get('pretrained_path') or hub_tag or ''}".strip()
     else:
-        files = require_files(config.data, f"the open_clip {config.modality} encoder (or give trunk open_clip_model)")
+        files = _rebuild_files(config, "trunk={'open_clip_model': 'ViT-B-32', 'pretrained_path': '/local/weights.bin'}")
         model, origin = open_clip_tower.from_files(files), None
     module = side.open_clip_module(model)
     dim = tower_embed_dim(config, open_clip_tower.embed_dim(files))
@@ -90,9 +98,10 @@ def build_hf(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
     source = config.trunk.get("hf_clip_path")
     if source:
         model = hf_tower.load_pretrained(Path(source), side.tower)
+        hf_tower.processor(Path(source), side.tower)  # a directory without one fails now, named
         files = stage_files(Path(source), "hf")
     else:
-        files = require_files(config.data, f"the hf_clip {config.modality} encoder (or give trunk hf_clip_path)")
+        files = _rebuild_files(config, "trunk={'hf_clip_path': '/local/model/dir'}")
         model = hf_tower.from_files(files, side.tower)
     data = {**side.hf_data(files, model, config.data), FILES_KEY: str(files)}
     tower = hf_tower.HFTower(model, side.tower, data["layout"])

@@ -1,4 +1,4 @@
-"""Manifests: one row per sample, one column per modality (design.md section 4).
+"""Manifests: one row per sample, one column per modality.
 
 A manifest is a CSV file (header row) or a JSONL file (one JSON object per line). Each
 modality column holds a file path relative to the manifest's directory, except the ``text``
@@ -6,8 +6,8 @@ column (and any modality whose strings are data), which holds the text itself. O
 columns: ``id`` (defaults to the row number) and ``label`` (an int, or a class name mapped to
 an index in first-seen order). Other columns are kept as metadata and ignored by training.
 
-Reference: the manifest conventions of open_clip's CsvDataset and WebDataset-free loaders;
-written here from the design doc, not copied.
+Reference: the manifest conventions of open_clip's CsvDataset and WebDataset-free loaders.
+Manifests are UTF-8: a file that is not names the first line that fails to decode.
 """
 from __future__ import annotations
 
@@ -77,7 +77,11 @@ def read_manifest(path, modalities: Optional[Sequence[str]] = None) -> Manifest:
     if suffix not in MANIFEST_SUFFIXES:
         raise InputError(f"unsupported manifest type {suffix!r}; expected one of {MANIFEST_SUFFIXES}",
                          source=str(path))
-    rows, columns = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    try:
+        rows, columns = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{_undecodable_line(path)} is not UTF-8 ({exc.reason}); save the manifest as UTF-8",
+                         source=str(path)) from None
     if not rows:
         raise InputError("manifest has no rows", source=str(path))
     manifest = Manifest(path=path.resolve(), rows=rows, columns=columns)
@@ -85,6 +89,16 @@ def read_manifest(path, modalities: Optional[Sequence[str]] = None) -> Manifest:
     if modalities:
         manifest.require(modalities)
     return manifest
+
+
+def _undecodable_line(path: Path) -> str:
+    """``"line N"``: the first line of ``path`` that is not valid UTF-8."""
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"line {number}"
+    return "the file"
 
 
 def _read_csv(path: Path):

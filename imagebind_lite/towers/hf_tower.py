@@ -22,6 +22,11 @@ from imagebind_lite.towers.packing import Layout, unpack
 
 HF_PREPROCESS = "hf"
 CONFIG_FILE = "config.json"
+# Files a processor is read from: with none of them, transformers would quietly build a default
+# one from config.json (a tokenizer with an empty vocabulary), a silently wrong model.
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
+                   "tokenizer.model", "sentencepiece.bpe.model")
 # How dual encoders name a tower's modules: CLIP's image tower is vision_model + visual_projection.
 TOWER_PREFIXES = {"image": ("vision_", "visual_", "image_")}
 
@@ -115,6 +120,10 @@ def _cached(path: str, version: tuple, tower: str):
 
     loader = AutoImageProcessor if tower == "image" else AutoTokenizer
     what = "image processor (preprocessor_config.json)" if tower == "image" else "tokenizer"
+    expected = PROCESSOR_FILES if tower == "image" else TOKENIZER_FILES
+    if not any((Path(path) / name).is_file() for name in expected):
+        # transformers would make a default one from config.json alone: an empty vocabulary
+        raise CheckpointError(f"{path} has no usable {what}: none of {', '.join(expected)}")
     try:
         return loader.from_pretrained(path, local_files_only=True)
     except Exception as exc:
