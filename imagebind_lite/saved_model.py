@@ -178,9 +178,18 @@ def load_weights(encoder: Encoder, weights: dict, path: Path, assign: bool = Tru
                 f"{path} does not fit its config: tensor {key!r} has shape {list(tensor.shape)} in the file but "
                 f"{list(want)} from config field(s) {', '.join(fields) or '(none found)'} of encoder {encoder.modality!r}")
     encoder.load_state_dict(weights, strict=True, assign=assign)
+    _retie(encoder)
     empty = meta_tensors(encoder)
     if empty:
         raise CheckpointError(f"{path} leaves tensors without values: {empty[:8]}")
+
+
+def _retie(encoder: Encoder) -> None:
+    """Assigning tensors by name gives tied weights (one parameter under two names) two copies;
+    models that know their ties (Hugging Face's ``tie_weights``) tie them again."""
+    for module in encoder.modules():
+        if module is not encoder and callable(getattr(module, "tie_weights", None)) and hasattr(module, "config"):
+            module.tie_weights()
 
 
 def shape_fields(config: EncoderConfig, want: tuple, stored: tuple) -> list[str]:

@@ -90,6 +90,7 @@ class VisionModality(ModalitySpec):
 
     def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
         size = data["image_size"]
+        size = max(size) if isinstance(size, (list, tuple)) else int(size)  # towers may record [height, width]
         return rng.integers(0, 256, (size + 8, size + 16, 3), dtype=np.uint8)  # not square: crops too
 
     def build_stem(self, config: EncoderConfig) -> Stem:

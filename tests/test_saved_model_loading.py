@@ -145,3 +145,24 @@ def test_loading_builds_on_meta_and_gives_what_the_old_loading_gave(tower_model,
         assert torch.equal(new.state_dict()[key], value), key
     for modality, embeddings in old.embed(inputs).items():  # kernels on other addresses: last-bit noise
         torch.testing.assert_close(new.embed(inputs)[modality], embeddings, atol=1e-6, rtol=1e-6, msg=modality)
+
+
+def test_tied_weights_save_and_load(tmp_path):
+    """safetensors stores a storage once: weights tied by a model are written as copies."""
+    encoder = ib.create_encoder("vision/tiny", embed_dim=16)
+    blocks = encoder.trunk.blocks
+    blocks[1].attn.qkv.weight = blocks[0].attn.qkv.weight
+    model = ib.MultiModalModel({"vision": encoder}).eval()
+    model.save(tmp_path / "model")
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ib.load_model(tmp_path / "model").encoder("vision")(images), encoder(images))
+
+
+def test_tower_transforms_are_picklable_for_dataloader_workers(tower_model, tmp_path):
+    import pickle
+
+    images = write_images(tmp_path / "images")
+    for modality, item in (("vision", images[0]), ("text", TEXTS[0])):
+        transform = tower_model.transform(modality)
+        assert torch.equal(pickle.loads(pickle.dumps(transform))(item), transform(item))
