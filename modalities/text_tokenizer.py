@@ -50,20 +50,16 @@ def hf_directory(data: dict) -> Path:
     return directory
 
 
-def hf_tokenizer(path: str):
-    return hf_tower.tokenizer(Path(path))
-
-
 def tokenize(text: str, data: dict) -> torch.Tensor:
     """One string -> one sample tensor (``[context_length]`` ids, or packed tokenizer outputs)."""
     length = int(data["context_length"])
     kind = data.get("tokenizer", "clip")
     if kind == "hf":
-        encoded = hf_tokenizer(str(hf_directory(data)))(
+        encoded = hf_tower.tokenizer(hf_directory(data))(
             text, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
         return encoded["input_ids"][0].long()
     if kind == "hf_tower":
-        encoded = hf_tokenizer(str(hf_directory(data)))(
+        encoded = hf_tower.tokenizer(hf_directory(data))(
             text, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
         return pack({name: value[0] for name, value in encoded.items()})[0]
     if kind == "open_clip":
@@ -74,7 +70,7 @@ def tokenize(text: str, data: dict) -> torch.Tensor:
 def pad_id(data: dict) -> int:
     kind = data.get("tokenizer", "clip")
     if kind in ("hf", "hf_tower"):
-        return int(hf_tokenizer(str(hf_directory(data))).pad_token_id or 0)
+        return int(hf_tower.tokenizer(hf_directory(data)).pad_token_id or 0)
     if kind == "open_clip":  # open_clip's BPE pads with zeros; its Hugging Face tokenizers with their pad id
         inner = getattr(open_clip_tower.tokenizer(hf_directory(data)), "tokenizer", None)
         return int(getattr(inner, "pad_token_id", None) or 0)

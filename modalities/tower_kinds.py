@@ -4,7 +4,8 @@
   (any ``open_clip.list_models()`` name, or ``"local-dir:/path"``; ``tokenizer_path`` for models
   whose tokenizer is a Hugging Face one);
 - ``"hf_clip"``: ``trunk={"hf_clip_path": "/models/clip-vit-base-patch32"}``, a local Hugging Face
-  directory of a CLIPModel, SiglipModel, Siglip2Model or any model with ``get_<tower>_features``.
+  directory of a CLIPModel, SiglipModel, Siglip2Model or any model with ``get_<tower>_features``
+  (with ``"hub": True`` the path is a hub id, fetched once into the Hugging Face cache).
 
 The tower's output is already the shared embedding (the model's own projection), so the head is
 none and ``embed_dim`` is the tower's (a preset's 0 means "whatever the tower gives"). Building
@@ -34,7 +35,7 @@ from imagebind_lite.trunk_kinds import BuiltTrunk, TrunkKind
 
 # Recorded trunk entries that name where a tower came from (dropped once its weights are ours).
 OPEN_CLIP_SOURCES = ("open_clip_model", "pretrained_path", "pretrained", "tokenizer_path", "hub")
-HF_SOURCES = ("hf_clip_path",)
+HF_SOURCES = ("hf_clip_path", "hub")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def build_open_clip(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
 
 def build_hf(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
     source = config.trunk.get("hf_clip_path")
+    if source and config.trunk.get("hub"):  # a hub id, asked for: fetched once, then read like a directory
+        source = str(hf_tower.from_hub(source))
     if source:
         model = hf_tower.load_pretrained(Path(source), side.tower)
         hf_tower.processor(Path(source), side.tower)  # a directory without one fails now, named
@@ -106,7 +109,7 @@ def build_hf(side: TowerSide, config: EncoderConfig) -> BuiltTrunk:
     data = {**side.hf_data(files, model, config.data), FILES_KEY: str(files)}
     tower = hf_tower.HFTower(model, side.tower, data["layout"])
     dim = config.embed_dim if not source else tower_embed_dim(config, _output_dim(tower, side.example(data)))
-    return BuiltTrunk(tower, _recorded(config, data, dim, HF_SOURCES, source))
+    return BuiltTrunk(tower, _recorded(config, data, dim, HF_SOURCES, config.trunk.get("hf_clip_path")))
 
 
 @torch.no_grad()

@@ -51,6 +51,29 @@ def test_open_clip_towers_equal_open_clips_own(open_clip_model, images, tmp_path
     _reloads_alone(model, tmp_path, {"vision": images, "text": TEXTS}, got, delete=[weights])
 
 
+def test_open_clip_text_tower_with_a_hugging_face_tokenizer_from_a_local_copy(tmp_path):
+    """open_clip models whose tokenizer is a Hugging Face one (its SigLIPs) take it from a local
+    directory: the hub name in their config is never fetched."""
+    import open_clip
+    from open_clip.tokenizer import HFTokenizer
+    from tower_helpers import word_tokenizer
+
+    name, weights = make_tiny_open_clip(tmp_path, hf_tokenizer=True)
+    trunk = {"open_clip_model": name, "pretrained_path": str(weights)}
+    with pytest.raises(ib.CheckpointError, match="tokenizer_path"):
+        ib.create_encoder("text/open_clip", trunk=trunk)
+    word_tokenizer(16).save_pretrained(tmp_path / "tokenizer")
+    model = ib.MultiModalModel({"text": ib.create_encoder("text/open_clip", trunk={
+        **trunk, "tokenizer_path": str(tmp_path / "tokenizer")})})
+    reference = open_clip.create_model(name, pretrained=str(weights)).eval()
+    tokenizer = HFTokenizer(str(tmp_path / "tokenizer"), context_length=16)
+    with torch.no_grad():
+        want = F.normalize(reference.encode_text(tokenizer(TEXTS)), dim=-1)
+    got = model.embed({"text": TEXTS})
+    torch.testing.assert_close(got["text"], want, **TOL)
+    _reloads_alone(model, tmp_path, {"text": TEXTS}, got, delete=[tmp_path / "tokenizer", weights])
+
+
 @pytest.mark.parametrize("family", ["clip", "siglip", "siglip2"])
 def test_hf_towers_equal_transformers_own(family, images, tmp_path):
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer

@@ -27,23 +27,32 @@ TINY_LAYERS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, nu
 TEXTS = ["a photo of a dog", "the red kettle", "a blue drum barking loudly", ""]
 
 
-def register_tiny_open_clip(directory: Path) -> str:
-    """Register the tiny architecture with open_clip (once per process) and return its name."""
+# The same architecture with a Hugging Face tokenizer named in its config (as open_clip's SigLIPs
+# have), which only a local copy can provide here.
+OPEN_CLIP_HF_TOKENIZER_NAME = "imagebind-lite-test-tiny-clip-hf-tokenizer"
+OPEN_CLIP_HF_TOKENIZER_CONFIG = {**OPEN_CLIP_CONFIG, "text_cfg": {
+    **OPEN_CLIP_CONFIG["text_cfg"], "vocab_size": len(WORDS), "hf_tokenizer_name": "nobody/no-such-tokenizer",
+    "pool_type": "last", "no_causal_mask": True}}
+
+
+def register_tiny_open_clip(directory: Path, name: str = OPEN_CLIP_NAME, config: dict = OPEN_CLIP_CONFIG) -> str:
+    """Register a tiny architecture with open_clip (once per process) and return its name."""
     import open_clip
 
-    if OPEN_CLIP_NAME not in open_clip.list_models():
+    if name not in open_clip.list_models():
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{OPEN_CLIP_NAME}.json"
-        path.write_text(json.dumps(OPEN_CLIP_CONFIG))
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(config))
         open_clip.add_model_config(path)
-    return OPEN_CLIP_NAME
+    return name
 
 
-def make_tiny_open_clip(directory: Path, seed: int = 0) -> tuple[str, Path]:
+def make_tiny_open_clip(directory: Path, seed: int = 0, hf_tokenizer: bool = False) -> tuple[str, Path]:
     """(model name, local checkpoint file) of a random-weight tiny open_clip model."""
     import open_clip
 
-    name = register_tiny_open_clip(directory / "configs")
+    name = register_tiny_open_clip(directory / "configs", *((OPEN_CLIP_HF_TOKENIZER_NAME, OPEN_CLIP_HF_TOKENIZER_CONFIG)
+                                                            if hf_tokenizer else ()))
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = open_clip.create_model(name)

@@ -36,6 +36,17 @@ def feature_method(tower: str) -> str:
     return f"get_{tower}_features"
 
 
+def from_hub(repo_id: str) -> Path:
+    """The local snapshot of a hub repository (downloaded once into the Hugging Face cache): only
+    when a config asks for the hub, never by default."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as exc:
+        raise CheckpointError(f"cannot fetch {repo_id!r} from the Hugging Face hub: {type(exc).__name__}: {exc}") from exc
+
+
 def load_model(directory: Path) -> nn.Module:
     """``AutoModel`` with its weights from a local ``save_pretrained`` directory."""
     from transformers import AutoModel

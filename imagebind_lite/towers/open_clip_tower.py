@@ -68,10 +68,10 @@ def write_files(name: str, model: nn.Module, tokenizer_dir: Optional[str]) -> Pa
         return stage_files(Path(name[len(LOCAL_DIR):]), "open_clip")
     model_cfg = open_clip.get_model_config(name)
     hf_tokenizer = model_cfg.get("text_cfg", {}).get("hf_tokenizer_name")
-    files = stage_files(Path(tokenizer_dir), "open_clip") if tokenizer_dir else new_files_directory("open_clip")
     if hf_tokenizer and not tokenizer_dir:
         raise CheckpointError(f"open_clip model {name!r} uses the Hugging Face tokenizer {hf_tokenizer!r}: give its "
                               "files as trunk tokenizer_path=/local/tokenizer/dir (no network is used)")
+    files = stage_files(Path(tokenizer_dir), "open_clip") if tokenizer_dir else new_files_directory("open_clip")
     preprocess = {k: _plain(v) for k, v in model.visual.preprocess_cfg.items()} if hasattr(model, "visual") else {}
     config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess}
     (files / CONFIG_FILE).write_text(json.dumps(config, indent=2))
