@@ -55,5 +55,5 @@ def stem_ndim(config: EncoderConfig) -> int:
     return 1 if config.data.get("tokenizer") == "open_clip" else hf_sample_ndim(config)
 
 
-TEXT_SIDE = TowerSide("text", open_clip_tower.TextTower, open_clip_data, hf_data, example, stem_ndim)
+TEXT_SIDE = TowerSide("text", hf_data, example, stem_ndim, open_clip_tower.TextTower, open_clip_data)
 TEXT_TOWER_KINDS = tower_kinds(TEXT_SIDE)

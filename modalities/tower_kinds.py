@@ -13,7 +13,8 @@ from a user's files records what rebuilds the tower in a private files directory
 ``imagebind_lite.towers.files``) and drops the user's paths from the recorded config; a saved
 model carries that directory. A config with no weight source is rebuilt from its files
 directory with uninitialised weights (what ``load_model`` fills from the saved state dict).
-The modality supplies how its data config describes the preprocessing (``TowerSides``).
+The modality supplies how its data config describes the preprocessing (a ``TowerSide``); a
+modality with no open_clip tower (audio: CLAP) gives only the Hugging Face parts.
 """
 from __future__ import annotations
 
@@ -46,12 +47,12 @@ class TowerSide:
     (a preset's, a user's or a recorded one) and return the data config to record.
     """
 
-    tower: str                                                 # "image" / "text": the feature method's name
-    open_clip_module: Callable[[nn.Module], nn.Module]         # open_clip model -> this tower
-    open_clip_data: Callable[[Path, nn.Module, dict], dict]    # for the open_clip kind
+    tower: str                                                 # "image" / "text" / "audio": get_<tower>_features
     hf_data: Callable[[Path, nn.Module, dict], dict]           # for the hf_clip kind (records "layout")
     example: Callable[[dict], torch.Tensor]                    # one preprocessed sample for a data config
     stem_ndim: Callable[[EncoderConfig], int]                  # rank of one preprocessed sample
+    open_clip_module: Optional[Callable[[nn.Module], nn.Module]] = None       # open_clip model -> this tower
+    open_clip_data: Optional[Callable[[Path, nn.Module, dict], dict]] = None  # for the open_clip kind
 
 
 def tower_embed_dim(config: EncoderConfig, got: int) -> int:
@@ -133,12 +134,13 @@ def _no_head(config: EncoderConfig) -> IdentityHead:
 
 
 def tower_kinds(side: TowerSide) -> dict[str, TrunkKind]:
-    """``{"open_clip": ..., "hf_clip": ...}`` for one modality."""
+    """``{"hf_clip": ..., "open_clip": ...}`` for one modality (open_clip only for sides that have one)."""
     stem = partial(_stem, side)
-    return {
-        "open_clip": TrunkKind(partial(build_open_clip, side), keys=("open_clip_model",), stem=stem, head=_no_head),
-        "hf_clip": TrunkKind(partial(build_hf, side), keys=("hf_clip_path",), stem=stem, head=_no_head),
-    }
+    kinds = {"hf_clip": TrunkKind(partial(build_hf, side), keys=("hf_clip_path",), stem=stem, head=_no_head)}
+    if side.open_clip_module is not None:
+        kinds["open_clip"] = TrunkKind(partial(build_open_clip, side), keys=("open_clip_model",), stem=stem,
+                                       head=_no_head)
+    return kinds
 
 
 def hf_sample_ndim(layout_owner: EncoderConfig) -> int:

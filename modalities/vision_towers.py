@@ -49,5 +49,5 @@ def _grey_image() -> Image.Image:
     return Image.new("RGB", (DEFAULT_SIZE, DEFAULT_SIZE), (128, 128, 128))
 
 
-IMAGE_SIDE = TowerSide("image", open_clip_tower.ImageTower, open_clip_data, hf_data, example, stem_ndim)
+IMAGE_SIDE = TowerSide("image", hf_data, example, stem_ndim, open_clip_tower.ImageTower, open_clip_data)
 IMAGE_TOWER_KINDS = tower_kinds(IMAGE_SIDE)

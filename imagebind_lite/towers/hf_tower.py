@@ -27,6 +27,12 @@ CONFIG_FILE = "config.json"
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
                    "tokenizer.model", "sentencepiece.bpe.model")
+# The processor of each tower: transformers' loader, what it is called in errors, its files.
+PROCESSORS = {
+    "image": ("AutoImageProcessor", "image processor (preprocessor_config.json)", PROCESSOR_FILES),
+    "text": ("AutoTokenizer", "tokenizer", TOKENIZER_FILES),
+    "audio": ("AutoFeatureExtractor", "feature extractor (preprocessor_config.json)", PROCESSOR_FILES),
+}
 # How dual encoders name a tower's modules: CLIP's image tower is vision_model + visual_projection.
 TOWER_PREFIXES = {"image": ("vision_", "visual_", "image_")}
 
@@ -118,29 +124,28 @@ class HFTower(nn.Module):
 
 def image_processor(files: Path):
     """The directory's own image processor (cached per process and directory version)."""
-    return _cached(str(files), directory_version(files), "image")
+    return processor(files, "image")
 
 
 def tokenizer(files: Path):
-    return _cached(str(files), directory_version(files), "text")
+    return processor(files, "text")
 
 
 @lru_cache(maxsize=16)
 def _cached(path: str, version: tuple, tower: str):
-    from transformers import AutoImageProcessor, AutoTokenizer
+    import transformers
 
-    loader = AutoImageProcessor if tower == "image" else AutoTokenizer
-    what = "image processor (preprocessor_config.json)" if tower == "image" else "tokenizer"
-    expected = PROCESSOR_FILES if tower == "image" else TOKENIZER_FILES
+    loader_name, what, expected = PROCESSORS[tower]
     if not any((Path(path) / name).is_file() for name in expected):
         # transformers would make a default one from config.json alone: an empty vocabulary
         raise CheckpointError(f"{path} has no usable {what}: none of {', '.join(expected)}")
     try:
-        return loader.from_pretrained(path, local_files_only=True)
+        return getattr(transformers, loader_name).from_pretrained(path, local_files_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path} has no usable {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def processor(files: Path, tower: str):
-    """The processor a tower's inputs go through: image processor or tokenizer."""
-    return image_processor(files) if tower == "image" else tokenizer(files)
+    """The processor a tower's inputs go through (``PROCESSORS``), cached per process and
+    directory version."""
+    return _cached(str(files), directory_version(files), tower)
