@@ -13,6 +13,7 @@ lacks it (``meta_tensors`` finds those).
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -20,25 +21,29 @@ import torch
 from torch import nn
 
 _META = torch.device("meta")
+_PATCHING = threading.RLock()
 
 
 @contextmanager
 def parameters_on_meta() -> Iterator[None]:
-    """Parameters registered inside this block live on the meta device (no memory, no values)."""
+    """Parameters registered inside this block, by this thread, live on the meta device (no
+    memory, no values); other threads building modules meanwhile (a server) are not affected."""
     original = nn.Module.register_parameter
+    owner = threading.get_ident()
 
     def register_on_meta(module: nn.Module, name: str, param) -> None:
         original(module, name, param)
-        if param is not None and param.device != _META:
+        if param is not None and param.device != _META and threading.get_ident() == owner:
             kept = module._parameters[name]
             # the same Parameter class (some libraries subclass it), moved without its data
             module._parameters[name] = type(kept)(kept.to(_META), requires_grad=kept.requires_grad)
 
-    nn.Module.register_parameter = register_on_meta
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = original
+    with _PATCHING:  # one patch at a time, so nested or concurrent loads restore the true method
+        nn.Module.register_parameter = register_on_meta
+        try:
+            yield
+        finally:
+            nn.Module.register_parameter = original
 
 
 def meta_tensors(module: nn.Module) -> list[str]:

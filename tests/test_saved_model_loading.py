@@ -166,3 +166,16 @@ def test_tower_transforms_are_picklable_for_dataloader_workers(tower_model, tmp_
     for modality, item in (("vision", images[0]), ("text", TEXTS[0])):
         transform = tower_model.transform(modality)
         assert torch.equal(pickle.loads(pickle.dumps(transform))(item), transform(item))
+
+
+def test_other_threads_build_real_parameters_while_one_loads():
+    import threading
+
+    built = {}
+    with parameters_on_meta():
+        worker = threading.Thread(target=lambda: built.setdefault("other", torch.nn.Linear(2, 2)))
+        worker.start()
+        worker.join()
+        built["mine"] = torch.nn.Linear(2, 2)
+    assert not built["other"].weight.is_meta and built["mine"].weight.is_meta
+    assert not torch.nn.Linear(2, 2).weight.is_meta  # and the patch is gone afterwards
