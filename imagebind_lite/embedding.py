@@ -1,12 +1,14 @@
 """Embedding arbitrary inputs: preprocess item by item, batch, encode, concatenate.
 
 Items are file paths, raw arrays/tensors, or strings for modalities whose strings are data
-(text). Preprocessing goes through the modality's transform built from the encoder's data config,
-so embedding a file here and training on it through a manifest see identical tensors.
+(text; a string that ends in the modality's file extension is a path, see ``names_a_file``).
+Preprocessing goes through the modality's transform built from the encoder's data config, so
+embedding a file here and training on it through a manifest see identical tensors.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,13 +30,22 @@ def as_item_list(items: Any) -> Sequence[Any]:
     return list(items)
 
 
+def names_a_file(item: Any, spec) -> bool:
+    """Whether a ``str`` given to a modality whose strings are data (text) is a file path after
+    all: it ends in one of the modality's file extensions (``.txt``) and has no line break.
+    ``"notes/caption.txt"`` is read (or fails, naming it, if there is no such file) instead of
+    being embedded as the text "notes/caption.txt"; every other string is the text itself."""
+    return (isinstance(item, str) and spec.strings_are_data and "\n" not in item
+            and item.strip().lower().endswith(tuple(spec.extensions)) and bool(spec.extensions))
+
+
 @torch.no_grad()
 def embed_items(encoder: Encoder, items: Any, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
     """Items of ``encoder``'s modality -> embeddings ``[N, D]`` (float32, on the CPU)."""
     modality = encoder.modality
     spec = get_modality(modality)
     transform = spec.transform(encoder.data_config)
-    items = as_item_list(items)
+    items = [Path(item.strip()) if names_a_file(item, spec) else item for item in as_item_list(items)]
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()

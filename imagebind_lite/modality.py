@@ -98,13 +98,16 @@ class ModalitySpec:
         if config.trunk.get("kind") not in (None, kind_name):  # an old name: record the current one
             config = config.replace(trunk={"kind": kind_name})
         kind = self.trunk_kinds[kind_name]
-        # The stem is built before the trunk, the order in which modules draw their initial
-        # weights, so a seed keeps giving the same encoder.
-        stem = kind.stem(config) if kind.stem is not None else self.build_stem(config)
+        # The modality's stem is built before the trunk, the order in which modules draw their
+        # initial weights, so a seed keeps giving the same encoder. A kind's own stem passes the
+        # sample on to a trunk with its own input layers: it is built after the trunk, from what
+        # building the trunk learnt (the shape of the inputs its processor makes).
+        stem = self.build_stem(config) if kind.stem is None else None
         built = self.build_trunk(config)
         config = built.config
-        return Encoder(config, stem, built.module, self.build_head(config), self.build_post(config),
-                       self.build_prepare(config, stem))
+        stem = stem if stem is not None else kind.stem(config)
+        head = kind.head(config) if kind.head is not None else self.build_head(config)
+        return Encoder(config, stem, built.module, head, self.build_post(config), self.build_prepare(config, stem))
 
     def trunk_kind(self, config: EncoderConfig) -> str:
         """The name of the trunk kind ``config`` asks for: ``trunk["kind"]`` (old names read as

@@ -65,9 +65,13 @@ class MultiModalModel(nn.Module):
         save_model(self, directory)
 
 
-def load_model(directory, modalities=None, device: str = "cpu", dtype=None) -> MultiModalModel:
-    """Rebuild a ``MultiModalModel`` (in eval mode) from a saved-model directory, without pickle.
+def load_model(directory, modalities=None, device: str = "cpu", dtype=None, empty_init: bool = True) -> MultiModalModel:
+    """Rebuild a ``MultiModalModel`` (in eval mode) from a saved-model directory, without pickle
+    and without the network: everything it needs is in the directory.
 
-    ``modalities``: load only these encoders; ``dtype``: cast the encoders (e.g. ``torch.bfloat16``).
+    ``modalities``: load only these encoders; ``dtype``: cast the encoders (e.g. ``torch.bfloat16``;
+    default: the dtype each encoder was saved in). ``empty_init``: build the encoders without
+    allocating parameters and put the saved tensors in their place (``False``: random weights
+    first, then copied over: the slower, hungrier old way).
     """
-    return MultiModalModel(load_encoders(Path(directory), modalities, device, dtype)).eval()
+    return MultiModalModel(load_encoders(Path(directory), modalities, device, dtype, empty_init)).eval()

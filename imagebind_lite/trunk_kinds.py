@@ -9,7 +9,8 @@ A builder gets the config as asked for and returns the trunk with the config the
 record (``BuiltTrunk``): a kind adds what it learnt while building (the trunk's output width, a
 data config its tokenizer dictates) and drops what must not be needed again (a weights path, once
 the weights live in the encoder's state dict), so a saved model rebuilds from ``config.json``
-alone. A kind whose trunk reads the raw sample itself also names the stem that passes it through.
+alone. A kind whose trunk reads the raw sample itself also names the stem that passes it through,
+and one whose trunk ends in its own projection to the shared space names the head (none) after it.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class TrunkKind:
     keys: tuple[str, ...] = ()
     # For trunks with their own input layers: the stem used instead of the modality's own.
     stem: Optional[Callable[[EncoderConfig], Stem]] = None
+    # For trunks whose output already is the shared embedding (CLIP-family towers): the head
+    # used instead of the modality's own (built from the recorded config).
+    head: Optional[Callable[[EncoderConfig], nn.Module]] = None
 
 
 def build_transformer(config: EncoderConfig) -> BuiltTrunk:

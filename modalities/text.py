@@ -4,15 +4,20 @@ Presets:
 - ``tiny``: 32-token context, 64 wide, 2 deep, for CPU demos;
 - ``imagebind_huge``: ImageBind's text encoder (OpenCLIP ViT-H text tower: 77 tokens,
   1024 wide, 24 deep, 16 heads, causal, EOT pooling, learnable post scale 1/0.07, max 100);
-- ``hf``: a Hugging Face model + tokenizer from a LOCAL directory,
+- ``hf``: a Hugging Face model + tokenizer from a LOCAL directory, trained as a text encoder
+  with the shared head,
   ``create_encoder("text/hf", trunk={"hf_path": "/models/bert-mini", "hf_pool": "mean"})``
-  (see ``hf_text_trunk.py``; the directory must stay in place to rebuild a saved model).
+  (see ``hf_text_trunk.py``; its config and tokenizer files travel with a saved model);
+- ``open_clip`` / ``hf_clip``: the text tower of a CLIP-family model, its own projection and
+  tokenizer (see ``text_towers.py``), e.g. kept frozen beside its image tower as the pivot.
 
 Causal, EOT-pooled encoders cut each batch after its last EOT before the stem
 (``DropTokensAfterLastEot``): the output is the same and short prompts cost far less.
 
-Strings are data here (``strings_are_data``): a ``str`` is the text itself; pass a
-``pathlib.Path`` to read a UTF-8 ``.txt`` file. Tokenisation is driven by the data config
+Strings are data here (``strings_are_data``): a ``str`` is the text itself, except that
+``model.embed`` reads a ``str`` ending in ``.txt`` (one line) as a path, so a file name is never
+embedded as if it were a caption; a ``pathlib.Path`` is always a UTF-8 text file to read, and a
+manifest's ``text`` column always holds the text. Tokenisation is driven by the data config
 (``text_tokenizer.py``). References: ImageBind ``imagebind_model.py``, open_clip ``tokenizer.py``.
 """
 from __future__ import annotations
@@ -28,6 +33,7 @@ from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_mod
 from imagebind_lite.layers import Stem, TokenStem
 from imagebind_lite.modalities import text_tokenizer
 from imagebind_lite.modalities.hf_text_trunk import HF_KIND
+from imagebind_lite.modalities.text_towers import TEXT_TOWER_KINDS
 
 RawText = Union[str, torch.Tensor]
 EXAMPLE_WORDS = ("a", "photo", "of", "the", "red", "blue", "dog", "kettle", "drum", "barking", "loud")
@@ -45,6 +51,10 @@ def text_presets() -> dict[str, EncoderConfig]:
         ),
         "hf": EncoderConfig("text", embed_dim=128, pool="none", trunk={"kind": "hf", "hf_path": None, "hf_pool": "cls"},
                             data={"tokenizer": "hf", "context_length": 64}),
+        # The text tower of a CLIP-family model; embed_dim 0: the tower's own projection size.
+        "open_clip": EncoderConfig("text", embed_dim=0, pool="none",
+                                   trunk={"kind": "open_clip", "open_clip_model": None, "pretrained_path": None}),
+        "hf_clip": EncoderConfig("text", embed_dim=0, pool="none", trunk={"kind": "hf_clip", "hf_clip_path": None}),
     }
 
 
@@ -52,7 +62,7 @@ def text_presets() -> dict[str, EncoderConfig]:
 class TextModality(ModalitySpec):
     extensions = (".txt",)
     strings_are_data = True
-    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf": HF_KIND}
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf": HF_KIND, **TEXT_TOWER_KINDS}
 
     def presets(self) -> dict[str, EncoderConfig]:
         return text_presets()

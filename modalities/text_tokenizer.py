@@ -4,19 +4,29 @@
   open_clip, no network). ``[SOT] tokens [EOT]`` zero-padded to ``context_length``; a longer
   text is cut so that EOT stays the last token. open_clip (``tokens[:n]; tokens[-1] = EOT``)
   and ImageBind (``tokens[:n - 1] + [EOT]``) give the same ids, so EOT pooling always finds it.
-- ``"hf"``: a Hugging Face tokenizer from a local directory (``data["hf_path"]``), padded with
-  its pad token to ``context_length``.
+- ``"hf"``: a Hugging Face tokenizer from the encoder's files directory (``data["files"]``;
+  saved models written before those existed name it ``data["hf_path"]``), padded with its pad
+  token to ``context_length``: ids only, the trunk rebuilds the mask from the pads.
+- ``"open_clip"``: an open_clip text tower's own tokenizer, ``open_clip.get_tokenizer``.
+- ``"hf_tower"``: a Hugging Face CLIP-family text tower's tokenizer, called as its documentation
+  does (``padding="max_length"``, ``truncation=True``); all of its outputs (ids, attention mask)
+  are packed into one tensor per sample (``imagebind_lite.towers.packing``).
 
-Tokenisers are loaded once per process (``lru_cache``) and never stored on picklable
-transforms, so DataLoader workers load their own copy.
+Tokenisers are loaded once per process (cached) and never stored on picklable transforms, so
+DataLoader workers load their own copy.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from imagebind_lite.towers import hf_tower, open_clip_tower
+from imagebind_lite.towers.files import files_of
+from imagebind_lite.towers.packing import pack
 
 CLIP_VOCAB_SIZE = 49408  # 49152 BPE merges/bytes + SOT (49406) + EOT (49407)
 
@@ -32,27 +42,38 @@ def clip_tokenizer():
     return SimpleTokenizer()
 
 
-@lru_cache(maxsize=8)
-def hf_tokenizer(path: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+def hf_directory(data: dict) -> Path:
+    """The directory a Hugging Face tokenizer is read from."""
+    directory = files_of(data) or (Path(data["hf_path"]) if data.get("hf_path") else None)
+    if directory is None:
+        raise TokenValueError("the data config names no tokenizer directory ('files')")
+    return directory
 
 
 def tokenize(text: str, data: dict) -> torch.Tensor:
-    """One string -> ``[context_length]`` int64 ids, following the data config."""
+    """One string -> one sample tensor (``[context_length]`` ids, or packed tokenizer outputs)."""
     length = int(data["context_length"])
-    if data.get("tokenizer", "clip") == "hf":
-        encoded = hf_tokenizer(data["hf_path"])(
-            text, padding="max_length", truncation=True, max_length=length, return_tensors="pt"
-        )
+    kind = data.get("tokenizer", "clip")
+    if kind == "hf":
+        encoded = hf_tower.tokenizer(hf_directory(data))(
+            text, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
         return encoded["input_ids"][0].long()
+    if kind == "hf_tower":
+        encoded = hf_tower.tokenizer(hf_directory(data))(
+            text, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+        return pack({name: value[0] for name, value in encoded.items()})[0]
+    if kind == "open_clip":
+        return open_clip_tower.tokenizer(hf_directory(data))([text])[0].long()
     return clip_tokenizer()(text, context_length=length)[0]
 
 
 def pad_id(data: dict) -> int:
-    if data.get("tokenizer", "clip") == "hf":
-        return int(hf_tokenizer(data["hf_path"]).pad_token_id or 0)
+    kind = data.get("tokenizer", "clip")
+    if kind in ("hf", "hf_tower"):
+        return int(hf_tower.tokenizer(hf_directory(data)).pad_token_id or 0)
+    if kind == "open_clip":  # open_clip's BPE pads with zeros; its Hugging Face tokenizers with their pad id
+        inner = getattr(open_clip_tower.tokenizer(hf_directory(data)), "tokenizer", None)
+        return int(getattr(inner, "pad_token_id", None) or 0)
     return 0  # open_clip pads with zeros
 
 
@@ -75,4 +96,18 @@ def fit_token_ids(ids: torch.Tensor, data: dict) -> torch.Tensor:
         raise TokenValueError(f"{ids.numel()} token ids exceed the context length {length}")
     padded = torch.full((length,), pad_id(data), dtype=torch.long)
     padded[: ids.numel()] = ids
+    if data.get("tokenizer") == "hf_tower":
+        return _packed_ids(padded, ids.numel(), data)
     return padded
+
+
+def _packed_ids(padded: torch.Tensor, count: int, data: dict) -> torch.Tensor:
+    """Pre-tokenised ids in the packed form the tokenizer's own outputs take."""
+    fields = {"input_ids": padded}
+    names = [name for name, _, _ in data["layout"]]
+    if "attention_mask" in names:
+        fields["attention_mask"] = (torch.arange(padded.numel()) < count).long()
+    unknown = sorted(set(names) - set(fields))
+    if unknown:
+        raise TokenValueError(f"this tokenizer also gives {unknown}: pass text, not token ids")
+    return pack(fields)[0]

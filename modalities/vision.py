@@ -1,19 +1,20 @@
 """Vision, the pivot: jpg/png (any PIL mode, EXIF orientation) and raw arrays/tensors.
 
-Two trunk kinds:
+Trunk kinds:
 - ``"transformer"`` (our patch stem + the built-in transformer; configs written when it was
   called ``"vit"`` still load): ``tiny`` for CPU demos (32x32 images) and ``imagebind_huge``,
   ImageBind's vision encoder (OpenCLIP ViT-H/14: 1280 wide, 32 deep, 16 heads, ``ln_pre``,
   no post scale);
-- ``"timm"`` (``timm_trunk.py``): ANY timm model by name, headless, weights from a local file, e.g.
-  ``create_encoder("vision/timm", trunk={"timm_model": "vit_tiny_patch16_224"})`` or
+- ``"timm"`` (``timm_trunk.py``): ANY timm model by name, headless, weights from a local file
+  through timm, preprocessed with timm's own data config, e.g.
   ``create_encoder("vision/timm", trunk={"timm_model": "convnext_nano",
-  "pretrained_path": "/weights/convnext_nano.safetensors"})``. Models with a fixed input size
-  (timm ViTs) take other sizes through ``trunk["timm_kwargs"] = {"img_size": ...}``; set
-  ``data`` mean/std to the model's own if it was not trained with ImageNet statistics.
+  "pretrained_path": "/weights/convnext_nano.safetensors"})``; the shared head projects it;
+- ``"open_clip"`` and ``"hf_clip"`` (``vision_towers.py``): the image tower of an open_clip model
+  or of a Hugging Face CLIP / SigLIP / SigLIP2 directory, with its own projection (no head) and
+  its library's preprocessing, e.g. ``create_encoder("vision/hf_clip", trunk={"hf_clip_path": D})``.
 
-Preprocessing follows CLIP/ImageBind (see ``vision_image.py``): short side to ``image_size``
-(bicubic), centre crop, ``/255``, mean/std from the data config.
+Preprocessing (see ``vision_image.py``) follows the data config: CLIP/ImageBind's (short side to
+``image_size``, bicubic, centre crop, ``/255``, mean/std) unless it names a library's own.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from torch import nn
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem, Stem
 from imagebind_lite.modalities import vision_image
-from imagebind_lite.modalities.timm_trunk import IMAGENET_DATA, TIMM_KIND
+from imagebind_lite.modalities.timm_trunk import TIMM_KIND
+from imagebind_lite.modalities.vision_towers import IMAGE_TOWER_KINDS
 
 CLIP_DATA = {"image_size": 224, "mean": list(vision_image.CLIP_MEAN), "std": list(vision_image.CLIP_STD),
              "interpolation": "bicubic"}
@@ -41,9 +43,13 @@ def vision_presets() -> dict[str, EncoderConfig]:
         "tiny": EncoderConfig("vision", embed_dim=128, width=96, depth=3, num_heads=4, pre_norm=True,
                               stem={"patch_size": 8, "bias": True}, trunk={"kind": "transformer"},
                               data={**CLIP_DATA, "image_size": 32}),
-        # Any timm model: pass trunk={"timm_model": ...}; resnet18 when none is named.
-        "timm": EncoderConfig("vision", embed_dim=128, pool="none", data=dict(IMAGENET_DATA),
-                              trunk={"kind": "timm", "timm_model": "resnet18"}),
+        # Any timm model: pass trunk={"timm_model": ...}; resnet18 when none is named. The data
+        # config is the model's own (timm's), filled in when it is built.
+        "timm": EncoderConfig("vision", embed_dim=128, pool="none", trunk={"kind": "timm", "timm_model": "resnet18"}),
+        # The image tower of a CLIP-family model; embed_dim 0: the tower's own projection size.
+        "open_clip": EncoderConfig("vision", embed_dim=0, pool="none",
+                                   trunk={"kind": "open_clip", "open_clip_model": None, "pretrained_path": None}),
+        "hf_clip": EncoderConfig("vision", embed_dim=0, pool="none", trunk={"kind": "hf_clip", "hf_clip_path": None}),
         # ImageBind's Conv3d stem k=(2,14,14) sees the image repeated as 2 frames, so it equals a
         # Conv2d whose kernel is the sum of the two time taps: the checkpoint converter sums them.
         "imagebind_huge": EncoderConfig("vision", embed_dim=1024, width=1280, depth=32, num_heads=16,
@@ -55,7 +61,7 @@ def vision_presets() -> dict[str, EncoderConfig]:
 @register_modality("vision")
 class VisionModality(ModalitySpec):
     extensions = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-    trunk_kinds = {**ModalitySpec.trunk_kinds, "timm": TIMM_KIND}
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "timm": TIMM_KIND, **IMAGE_TOWER_KINDS}
     preset_aliases = {"timm_resnet18": "timm"}  # an earlier copy of the timm preset under its model's name
 
     def presets(self) -> dict[str, EncoderConfig]:
@@ -84,6 +90,7 @@ class VisionModality(ModalitySpec):
 
     def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
         size = data["image_size"]
+        size = max(size) if isinstance(size, (list, tuple)) else int(size)  # towers may record [height, width]
         return rng.integers(0, 256, (size + 8, size + 16, 3), dtype=np.uint8)  # not square: crops too
 
     def build_stem(self, config: EncoderConfig) -> Stem:

@@ -5,7 +5,8 @@ Everything an image can arrive as (a file in any PIL mode, a uint8 HxWx3 array, 
 sources, so files and uint8 arrays go through exactly the PIL bicubic resize that CLIP and
 ImageBind use) or a float [3, H, W] tensor in [0, 1] (16-bit and float sources, which PIL's
 8-bit RGB would truncate). References: CLIP/open_clip ``image_transform`` (resize short side,
-bicubic, centre crop, mean/std), ImageBind ``data.load_and_transform_vision_data``.
+bicubic, centre crop, mean/std), ImageBind ``data.load_and_transform_vision_data``. Towers from
+other libraries get those libraries' own transforms (timm, open_clip, Hugging Face processors).
 """
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from typing import Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+from imagebind_lite.towers import hf_tower, open_clip_tower
+from imagebind_lite.towers.files import require_files
+from imagebind_lite.towers.packing import pack
+from imagebind_lite.towers.timm_tower import TIMM_PREPROCESS, timm_transform
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -110,6 +116,45 @@ def from_float(array: np.ndarray, channels_first: bool) -> torch.Tensor:
 
 
 def preprocess(image: CanonicalImage, data: dict) -> torch.Tensor:
+    """Canonical image -> model-ready tensor, by the data config's ``preprocess`` entry: absent
+    (CLIP/ImageBind: resize short side, centre crop, mean/std), or the library whose own
+    transform the encoder's tower was trained with (``LIBRARY_TRANSFORMS``)."""
+    library = data.get("preprocess")
+    if library is None:
+        return resize_crop_normalise(image, data)
+    if library not in LIBRARY_TRANSFORMS:
+        raise ImageValueError(f"unknown preprocess {library!r} in the data config; known: {', '.join(LIBRARY_TRANSFORMS)}")
+    return LIBRARY_TRANSFORMS[library](data)(as_8bit_pil(image))
+
+
+def as_8bit_pil(image: CanonicalImage) -> Image.Image:
+    """What the libraries' transforms take: an 8-bit RGB PIL image (16-bit and float images are
+    rounded to 8 bits, as the libraries' own loaders would)."""
+    if isinstance(image, Image.Image):
+        return image
+    array = (image.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def hf_image_inputs(data: dict):
+    """The tower directory's own image processor, its outputs packed into one tensor."""
+    processor = hf_tower.image_processor(require_files(data, "vision encoder"))
+
+    def process(image: Image.Image) -> torch.Tensor:
+        fields = processor(images=image, return_tensors="pt")
+        return pack({name: value[0] for name, value in fields.items()})[0]
+
+    return process
+
+
+LIBRARY_TRANSFORMS = {
+    TIMM_PREPROCESS: timm_transform,                            # timm's create_transform (eval)
+    open_clip_tower.OPEN_CLIP_PREPROCESS: open_clip_tower.image_transform,  # image_transform_v2
+    hf_tower.HF_PREPROCESS: hf_image_inputs,                    # the directory's image processor
+}
+
+
+def resize_crop_normalise(image: CanonicalImage, data: dict) -> torch.Tensor:
     """Canonical image -> normalised [3, size, size]: resize short side, centre crop, mean/std."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF

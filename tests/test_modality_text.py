@@ -55,12 +55,17 @@ def test_strings_files_and_token_ids_embed_to_unit_vectors(model, tmp_path):
     torch.testing.assert_close(embeddings[4], embeddings[0])  # pre-tokenised ids too
 
 
-def test_a_string_is_text_not_a_path(model, tmp_path):
+def test_a_string_ending_in_txt_is_a_path_any_other_string_is_text(model, tmp_path):
+    """A path string must not be embedded as if it were the caption (a silent wrong result)."""
     path = tmp_path / "caption.txt"
     path.write_text("a blue drum")
     from_string = model.embed({"text": [str(path)]})["text"]
     from_path = model.embed({"text": [Path(path)]})["text"]
-    assert not torch.allclose(from_string, from_path)
+    from_text = model.embed({"text": ["a blue drum"]})["text"]
+    torch.testing.assert_close(from_string, from_path)
+    torch.testing.assert_close(from_string, from_text)
+    as_text = model.embed({"text": [str(tmp_path / "caption")]})["text"]  # no .txt: the words themselves
+    assert not torch.allclose(as_text, from_path)
 
 
 def test_eot_pooling_ignores_tokens_after_eot(model):
@@ -168,7 +173,11 @@ def hf_dir(tmp_path_factory):
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_hf_trunk_embeds_with_its_own_tokenizer(hf_dir, tmp_path, pool):
     encoder = il.create_encoder("text/hf", trunk={"hf_path": str(hf_dir), "hf_pool": pool})
-    assert encoder.data_config["tokenizer"] == "hf" and encoder.data_config["hf_path"] == str(hf_dir)
+    # the tokenizer is read from the encoder's own copy of the directory's files, not the directory
+    files = Path(encoder.data_config["files"])
+    assert encoder.data_config["tokenizer"] == "hf" and "hf_path" not in encoder.data_config
+    assert files != hf_dir and (files / "vocab.txt").read_bytes() == (hf_dir / "vocab.txt").read_bytes()
+    assert not list(files.glob("*.safetensors"))  # weights live in the encoder, not among its files
     model = il.MultiModalModel({"text": encoder})
     ids = model.transform("text")("a red dog")
     assert ids[:5].tolist() == [2, 5, 9, 11, 3] and ids.shape == (64,)  # [CLS] a red dog [SEP]

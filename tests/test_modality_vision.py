@@ -242,9 +242,17 @@ def test_any_timm_name_trains_and_round_trips(tmp_path):
                                model.embed({"vision": images})["vision"])
 
 
-def test_bare_timm_config_gets_imagenet_data_config():
+def test_bare_timm_config_gets_the_models_own_data_config():
+    """Not ImageNet at 224 px for every model: timm's own config for this one (160 px, its crop)."""
+    import timm
+    from timm.data import resolve_model_data_config
+
     encoder = il.create_encoder(il.EncoderConfig("vision", embed_dim=16, trunk={"timm_model": "test_resnet"}))
-    assert encoder.data_config["image_size"] == 224 and len(encoder.data_config["mean"]) == 3
+    own = resolve_model_data_config(timm.create_model("test_resnet"))
+    data = encoder.data_config
+    assert data["preprocess"] == "timm" and tuple(data["input_size"]) == tuple(own["input_size"])
+    assert data["image_size"] == own["input_size"][-1] == 160 and data["crop_pct"] == own["crop_pct"]
+    assert tuple(data["mean"]) == tuple(own["mean"]) and data["interpolation"] == own["interpolation"]
     assert il.MultiModalModel({"vision": encoder}).embed({"vision": [rgb_array()]})["vision"].shape == (1, 16)
 
 

@@ -7,7 +7,7 @@ a plugin modality (installed through the entry point, or registered by a test mo
 earlier, like ``test_new_modality``'s tactile sensor) is checked without a line here.
 
 Presets that need files from outside get them from ``OUTSIDE_FILES`` (a tiny local BERT for
-``text/hf``); ImageBind-size presets run with a reduced width and depth by default and at full
+``text/hf``, tiny random-weight open_clip and Hugging Face CLIP models for the tower presets); ImageBind-size presets run with a reduced width and depth by default and at full
 size only under ``-m slow``.
 """
 from __future__ import annotations
@@ -22,6 +22,9 @@ import torch
 
 import imagebind_lite as ib
 from hf_helpers import make_tiny_bert
+from tower_helpers import make_tiny_hf, make_tiny_open_clip
+
+from imagebind_lite.towers.files import with_files_digest
 
 # A preset above either bound counts as big: the default run builds it with REDUCED instead.
 BIG_WIDTH, BIG_DEPTH = 256, 4
@@ -32,7 +35,25 @@ def tiny_bert_overrides(scratch: Path) -> dict:
     return {"trunk": {"hf_path": str(make_tiny_bert(scratch / "tiny_bert"))}}
 
 
-OUTSIDE_FILES: dict[tuple[str, str], Callable[[Path], dict]] = {("text", "hf"): tiny_bert_overrides}
+def tiny_open_clip_overrides(scratch: Path) -> dict:
+    name, weights = make_tiny_open_clip(scratch / "open_clip")
+    return {"trunk": {"open_clip_model": name, "pretrained_path": str(weights)}}
+
+
+def tiny_hf_clip_overrides(scratch: Path) -> dict:
+    return {"trunk": {"hf_clip_path": str(make_tiny_hf(scratch / "hf_clip", "clip"))}}
+
+
+OUTSIDE_FILES: dict[tuple[str, str], Callable[[Path], dict]] = {
+    ("text", "hf"): tiny_bert_overrides,
+    ("vision", "open_clip"): tiny_open_clip_overrides, ("text", "open_clip"): tiny_open_clip_overrides,
+    ("vision", "hf_clip"): tiny_hf_clip_overrides, ("text", "hf_clip"): tiny_hf_clip_overrides,
+}
+
+
+def same_files(config: ib.EncoderConfig) -> ib.EncoderConfig:
+    """The config with its files directory (if any) stood for by a digest of its contents."""
+    return config.replace(data=with_files_digest(config.data))
 
 
 def registered_presets() -> list[tuple[str, str]]:
@@ -76,7 +97,8 @@ def check_contract(modality: str, preset: str, scratch: Path, overrides: dict) -
     torch.testing.assert_close(model.embed({modality: raws})[modality], embeddings)
     model.save(scratch / "saved")
     reloaded = ib.load_model(scratch / "saved").encoder(modality)
-    assert reloaded.config == encoder.config
+    # equal configs; a files directory is the saved model's copy now, with the same contents
+    assert same_files(reloaded.config) == same_files(encoder.config)
     want, got = encoder.state_dict(), reloaded.state_dict()
     assert list(got) == list(want)
     for key in want:

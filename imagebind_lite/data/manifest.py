@@ -16,8 +16,8 @@ Several positives for one anchor (several captions or clips of one image), in ei
 its first row's. Text anchors (strings that are the data) are never grouped by equal text:
 two short identical captions of different clips are different samples, not one anchor.
 
-Reference: the manifest conventions of open_clip's CsvDataset and WebDataset-free loaders;
-written here from the design doc, not copied.
+Reference: the manifest conventions of open_clip's CsvDataset and WebDataset-free loaders.
+Manifests are UTF-8: a file that is not names the first line that fails to decode.
 """
 from __future__ import annotations
 
@@ -135,7 +135,11 @@ def read_manifest(path, modalities: Optional[Sequence[str]] = None) -> Manifest:
     if suffix not in MANIFEST_SUFFIXES:
         raise InputError(f"unsupported manifest type {suffix!r}; expected one of {MANIFEST_SUFFIXES}",
                          source=str(path))
-    rows, columns = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    try:
+        rows, columns = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{_undecodable_line(path)} is not UTF-8 ({exc.reason}); save the manifest as UTF-8",
+                         source=str(path)) from None
     if not rows:
         raise InputError("manifest has no rows", source=str(path))
     manifest = Manifest(path=path.resolve(), rows=rows, columns=columns)
@@ -143,6 +147,16 @@ def read_manifest(path, modalities: Optional[Sequence[str]] = None) -> Manifest:
     if modalities:
         manifest.require(modalities)
     return manifest
+
+
+def _undecodable_line(path: Path) -> str:
+    """``"line N"``: the first line of ``path`` that is not valid UTF-8."""
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"line {number}"
+    return "the file"
 
 
 def _read_csv(path: Path):

@@ -1,4 +1,5 @@
-"""Heads (norm, pick a token, project to the shared dimension) and the L2-normalising post stage."""
+"""Heads (norm, pick a token, project to the shared dimension; or nothing, after a trunk that
+projects itself) and the L2-normalising post stage."""
 from __future__ import annotations
 
 import math
@@ -34,6 +35,14 @@ class Head(nn.Module):
 
     def forward(self, tokens: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self.select(self.norm(tokens), inputs)))
+
+
+class IdentityHead(nn.Module):
+    """For trunks whose output already is the shared embedding (a CLIP-family tower ends in its
+    own projection): a second, random projection would only scramble it."""
+
+    def forward(self, features: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        return features
 
 
 class Normalize(nn.Module):

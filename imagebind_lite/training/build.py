@@ -104,8 +104,13 @@ def plain_hparams(module) -> None:
         module.hparams[key] = plain(module.hparams[key])
 
 
-def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] = None) -> Encoder:
-    """An encoder for ``modality`` from a preset name or a saved-model directory."""
+def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] = None,
+                 embed_dim: Optional[int] = None) -> Encoder:
+    """An encoder for ``modality`` from a preset name or a saved-model directory.
+
+    ``embed_dim``: the shared dimension a preset is built with unless ``overrides`` set one (the
+    pivot's, so a modality aligned to a CLIP tower gets that tower's size without being told).
+    """
     path = Path(str(spec)).expanduser()
     if path.is_dir():
         if overrides:
@@ -121,4 +126,4 @@ def load_encoder(spec: str, modality: str, overrides: Optional[Dict[str, Any]] =
         raise InputError(f"{spec!r} is neither a saved-model directory nor a {modality!r} preset "
                          f"(presets: {', '.join(sorted(modality_spec.presets()))})", modality=modality,
                          source=str(spec))
-    return create_encoder(name, **(overrides or {}))
+    return create_encoder(name, **{**({"embed_dim": embed_dim} if embed_dim else {}), **(overrides or {})})

@@ -71,6 +71,7 @@ class AlignmentModule(pl.LightningModule):
         train_pivot: bool = False,
         loss: Optional[Dict[str, Union[LossSpec, str]]] = None,
         grad_cache_chunk: Optional[Dict[str, int]] = None,
+        frozen: Optional[Dict[str, str]] = None,
     ):
         """
         Args:
@@ -84,7 +85,9 @@ class AlignmentModule(pl.LightningModule):
                 ``min_lr_ratio * lr`` at ``total_steps`` (default: the trainer's estimate).
             unfreeze_last_n_blocks: modality -> N: train only the last N blocks + head.
             lora: modality -> LoraSpec: train LoRA adapters (needs peft) + head.
-            encoder_overrides: modality -> EncoderConfig fields changed on the preset.
+            encoder_overrides: modality -> EncoderConfig fields changed on the preset (the pivot's
+                and frozen encoders' presets too, e.g. the local weights of a CLIP tower). Presets
+                are built with the pivot's embed_dim unless these set one.
             pivot_modality: the frozen anchor's modality: "vision" (ImageBind), or e.g. "text"
                 to train a direct baseline against a frozen text encoder.
             train_pivot: train the anchor too (no pivot cache then). Not ImageBind's recipe: it is
@@ -93,6 +96,9 @@ class AlignmentModule(pl.LightningModule):
             grad_cache_chunk: modality -> c: embed that pair's batches c rows at a time with
                 gradient caching (memory of c, gradients of the whole batch; also chunks a
                 frozen, uncached pivot's forward and validation).
+            frozen: modality -> preset or saved-model directory of encoders that are exported with
+                the model but never trained nor paired: ImageBind's recipe keeps the text tower of
+                the pivot's CLIP model frozen beside it, so X -> text zero-shot comes for free.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -101,12 +107,14 @@ class AlignmentModule(pl.LightningModule):
         if pivot_modality in modalities:
             raise InputError("the pivot modality cannot also be aligned", modality=pivot_modality)
         self.pivot_modality = pivot_modality
-        self.pivot = load_encoder(pivot, pivot_modality)
+        overrides = encoder_overrides or {}
+        self.pivot = load_encoder(pivot, pivot_modality, overrides.get(pivot_modality))
         self.train_pivot = train_pivot
         if not train_pivot:
             self.pivot.requires_grad_(False).eval()
-        overrides = encoder_overrides or {}
-        self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m)) for m, spec in modalities.items()})
+        dim = self.pivot.config.embed_dim  # presets are built at the pivot's size unless told otherwise
+        self.encoders = nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m), dim) for m, spec in modalities.items()})
+        self.frozen = self._frozen_encoders(dict(frozen or {}), overrides, modalities)
         self._check_dims()
         self._build_losses(modalities, temperatures or {}, loss or {})
         self.grad_cache_chunk = self._chunks(grad_cache_chunk or {})
@@ -138,8 +146,16 @@ class AlignmentModule(pl.LightningModule):
                 raise InputError(f"grad_cache_chunk must be >= 1, got {size}", modality=modality)
         return {m: int(size) for m, size in chunks.items()}
 
+    def _frozen_encoders(self, frozen: Dict[str, str], overrides: Dict[str, Any], aligned: Dict[str, str]) -> nn.ModuleDict:
+        clashes = sorted(set(frozen) & (set(aligned) | {self.pivot_modality}))
+        if clashes:
+            raise InputError(f"{clashes[0]!r} cannot be both frozen and the pivot or aligned", modality=clashes[0])
+        dim = self.pivot.config.embed_dim
+        return nn.ModuleDict({m: load_encoder(spec, m, overrides.get(m), dim).requires_grad_(False).eval()
+                              for m, spec in frozen.items()})
+
     def _check_dims(self) -> None:
-        dims = {m: e.config.embed_dim for m, e in self.encoders.items()}
+        dims = {m: e.config.embed_dim for m, e in {**self.encoders, **self.frozen}.items()}
         if any(d != self.pivot.config.embed_dim for d in dims.values()):
             raise InputError(f"encoders' embed_dim {dims} differ from the pivot's {self.pivot.config.embed_dim}")
 
@@ -174,6 +190,7 @@ class AlignmentModule(pl.LightningModule):
         super().train(mode)
         if not self.train_pivot:
             self.pivot.eval()
+        self.frozen.eval()
         return self
 
     # ---- forward --------------------------------------------------------------------------

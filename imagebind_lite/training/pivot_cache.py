@@ -4,8 +4,9 @@ Because the pivot never changes during alignment, embedding every image again ea
 pure waste (open_clip issue #99 asks for this since 2022; ImageBind recomputes). We compute the
 embeddings once (batched, eval mode, no grad), key them by sample id, and reuse them every
 epoch. The cache key hashes (a) the pivot's state dict, bytes included, (b) the image data
-config the transform is built from, and (c) the data set's fingerprint (manifest bytes or
-world config), so changing any of them invalidates it. On disk it is one safetensors file per
+config the transform is built from (with the contents of the processor files it may name), and
+(c) the data set's fingerprint (manifest bytes or world config), so changing any of them
+invalidates it. On disk it is one safetensors file per
 pair data set, ``pivot-<name>-<key[:16]>.safetensors``, with the full key, the ids and the
 skipped images in its metadata; writes are atomic (``imagebind_lite.atomic``).
 """
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from imagebind_lite.atomic import atomic_path
 from imagebind_lite.data.bad_samples import fail_on_bad, split_bad
+from imagebind_lite.towers.files import with_files_digest
 from imagebind_lite.training.datasets import PairDataset
 
 log = logging.getLogger(__name__)
@@ -52,21 +54,26 @@ class PivotEmbeddings:
 
 
 def state_dict_hash(module: nn.Module) -> str:
-    """sha256 over names, dtypes, shapes and bytes of every tensor in the state dict."""
+    """sha256 over names, dtypes, shapes and bytes of every tensor in the state dict, and of the
+    buffers left out of it (computed ones, e.g. attention masks): any pivot, whatever its
+    tensors are (0-dim counters like BatchNorm's, bf16/fp16, non-contiguous views, bools)."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    tensors = {**dict(module.named_buffers()), **module.state_dict()}
+    for name, tensor in sorted(tensors.items()):
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        if tensor.numel():  # bytes through a 1-d uint8 view: no dtype numpy lacks (bf16), no 0-dim view
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
 
 
 def cache_key(pivot: Union[nn.Module, str], data_config: dict, dataset_fingerprint: str) -> str:
     """What the cached embeddings depend on: pivot weights (the module, or its
-    ``state_dict_hash`` computed once for many data sets), image transform, the data."""
+    ``state_dict_hash`` computed once for many data sets), image transform (the data config, and
+    the contents of any processor files it names), the data."""
     weights = pivot if isinstance(pivot, str) else state_dict_hash(pivot)
     parts = {"version": CACHE_FORMAT_VERSION, "pivot": weights,
-             "data_config": data_config, "dataset": dataset_fingerprint}
+             "data_config": with_files_digest(data_config), "dataset": dataset_fingerprint}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
