@@ -31,6 +31,12 @@ def _trainer(config: DemoConfig, name: str, epochs: int, export_dir=None) -> pl.
                         check_val_every_n_epoch=epochs, progress=config.progress)
 
 
+def _seed_stage(config: DemoConfig, stage: int) -> None:
+    """Seed torch, numpy and Python before a stage builds its encoders: the run then depends on
+    ``config.seed`` alone, not on whatever the process drew before (a notebook, a test suite)."""
+    pl.seed_everything(config.seed * 1000 + stage, workers=True, verbose=False)
+
+
 def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
     from imagebind_lite.data.world import SyntheticWorld, WorldConfig, render_preview, write_world
 
@@ -47,6 +53,7 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     """Train the tiny vision encoder on labelled world images, export it, return its directory."""
     from imagebind_lite.training import PivotDataModule, PivotPretrainModule
 
+    _seed_stage(config, 1)
     target = config.out_dir / "pivot"
     module = PivotPretrainModule(encoder="vision/tiny", num_classes=config.num_concepts)
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
@@ -61,6 +68,7 @@ def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path
     """All five (image, X) pairs in one run: each pair its own loss and temperature."""
     from imagebind_lite.training import AlignmentModule, PairDataModule
 
+    _seed_stage(config, 2)
     target = config.out_dir / "model"
     module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in ALIGNED}, lr=config.lr,
                              warmup_steps=20)
@@ -77,6 +85,7 @@ def direct_baseline_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> P
     """Fresh audio and text encoders trained together on (audio, text) pairs."""
     from imagebind_lite.training import AlignmentModule, PairDataModule
 
+    _seed_stage(config, 3)
     target = config.out_dir / "direct_baseline"
     module = AlignmentModule(pivot="text/tiny", pivot_modality="text", train_pivot=True,
                              modalities={"audio": "tiny"}, lr=config.lr, warmup_steps=20)
