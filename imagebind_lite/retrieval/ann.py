@@ -61,6 +61,8 @@ class FaissBackend:
         self.config = config or AnnConfig()
         if self.config.factory is None and self.config.kind not in ("hnsw", "ivf"):
             raise ValueError(f"AnnConfig.kind must be 'hnsw' or 'ivf', got {self.config.kind!r}")
+        if self.config.factory is not None:
+            make_index(self.faiss, dim, self.config.factory)  # a bad spec fails now, not after the build
         self.subs: Dict[int, SubIndex] = {}
         self.synced = 0          # store rows [0, synced) are in the sub-indexes
         self.progress = None     # callable(total, desc) -> tqdm-like, for long builds
@@ -132,7 +134,8 @@ class FaissBackend:
             queries = sample_queries(emb, n, self.config.calibration_queries, self.config.seed)
             for code in changed:
                 if self.config.nprobe is None and self.config.ef_search is None:
-                    calibrate(self.faiss, self.subs[code], emb, codes[:n], code, queries, self.config.target_recall)
+                    calibrate(self.faiss, self.subs[code], emb, codes[:n], code, queries, self.config.target_recall,
+                              tune_rerank=self.config.rerank is None)
 
     def build(self, emb: torch.Tensor, codes: torch.Tensor, n: int) -> None:
         """Build or extend the sub-indexes now (otherwise the next search does it)."""

@@ -40,12 +40,18 @@ def make_index(faiss, dim: int, spec: str):
     if not isinstance(spec, str) or not spec.strip():
         raise InputError("an ANN spec is a faiss index-factory string such as 'IVF1024,Flat' or 'HNSW32'")
     try:
-        return faiss.index_factory(int(dim), spec.strip(), faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(int(dim), spec.strip(), faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:  # faiss reports bad strings and dimension clashes this way
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputError(f"faiss cannot build index {spec!r} for dimension {dim}: {reason} (examples: "
                          "'IVF1024,Flat', 'IVF4096,PQ64', 'HNSW32', 'OPQ64,IVF4096,PQ64'; PQ<m> needs m to "
                          "divide the dimension)") from exc
+    # Polysemous training (a third of PQ training time) only serves Hamming-filtered search,
+    # which nothing here turns on.
+    for part in (ivf_of(faiss, index), faiss.downcast_index(index)):
+        if part is not None and hasattr(part, "do_polysemous_training"):
+            part.do_polysemous_training = False
+    return index
 
 
 def ivf_of(faiss, index):

@@ -10,7 +10,6 @@ recall@10 against exact search reaches the target becomes the default stored wit
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ log = logging.getLogger(__name__)
 
 NPROBE_LADDER = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
 EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+RERANK_LADDER = (20, 50, 100)
 CALIBRATION_K = 10
 
 
@@ -50,25 +50,40 @@ def _ladder(faiss, sub: SubIndex) -> tuple:
     return None, []
 
 
-def calibrate(faiss, sub: SubIndex, emb: torch.Tensor, codes: torch.Tensor, code: int, queries: np.ndarray,
-              target: float) -> None:
-    """Set ``sub``'s default search setting to the smallest one reaching ``target`` recall@10."""
-    name, ladder = _ladder(faiss, sub)
-    if name is None or not len(queries):
-        return
-    n = codes.shape[0]
-    k = min(CALIBRATION_K, sub.count)
-    mask = codes[:n] == code
-    scores, truth = exact_topk(torch.from_numpy(queries), emb[:n], k, mask)
-    truth = truth.masked_fill(torch.isinf(scores), -1).numpy()
-    best: Optional[tuple] = None
+def _walk(faiss, sub: SubIndex, name: str, ladder, queries, truth, emb, k: int, target: float) -> tuple:
+    """``(setting, recall)``: the first rung reaching ``target``, else the last one."""
+    best = (ladder[0], 0.0)
     for value in ladder:
         _, rows = sub.search(faiss, queries, k, emb, {name: value})
         best = (value, recall_at(rows, truth))
         if best[1] >= target:
             break
-    setattr(sub, name, best[0])
-    sub.recall = round(best[1], 4)
-    if best[1] < target:
-        log.warning("%s: recall@10 %.3f at %s=%d, below the target %.2f (a lossy code caps recall: raise "
-                    "--rerank or use a finer code)", sub.spec, best[1], name, best[0], target)
+    return best
+
+
+def calibrate(faiss, sub: SubIndex, emb: torch.Tensor, codes: torch.Tensor, code: int, queries: np.ndarray,
+              target: float, tune_rerank: bool = True) -> None:
+    """Set ``sub``'s default search setting to the smallest one reaching ``target`` recall@10.
+
+    A lossy code whose re-scored candidates still miss the target at the widest setting gets a
+    larger ``rerank`` (more candidates re-scored exactly), when ``tune_rerank``.
+    """
+    name, ladder = _ladder(faiss, sub)
+    if name is None or not len(queries):
+        return
+    n = codes.shape[0]
+    k = min(CALIBRATION_K, sub.count)
+    scores, truth = exact_topk(torch.from_numpy(queries), emb[:n], k, codes[:n] == code)
+    truth = truth.masked_fill(torch.isinf(scores), -1).numpy()
+    reranks = [sub.rerank] + [r for r in RERANK_LADDER if r > sub.rerank] if sub.rerank and tune_rerank else [sub.rerank]
+    for rerank in reranks:
+        sub.rerank = rerank
+        value, found = _walk(faiss, sub, name, ladder, queries, truth, emb, k, target)
+        if found >= target:
+            break
+    setattr(sub, name, value)
+    sub.recall = round(found, 4)
+    if found < target:
+        log.warning("%s: recall@10 %.3f at %s=%d, rerank %d, below the target %.2f (the code is too lossy "
+                    "for this data: use more PQ bytes or a flat code)", sub.spec, found, name, value, sub.rerank,
+                    target)

@@ -168,10 +168,12 @@ class EmbeddingIndex:
         the index is trained, calibrated and then saved with ``save``. ``options``: other
         ``AnnConfig`` fields (``nprobe``, ``target_recall``, ``seed``...).
         """
-        if factory is not None or options:
+        if factory is not None:
+            options["factory"] = factory
+        if options:
             if self._faiss is not None and self._faiss.subs:
                 raise InputError("this index already has an ANN index; build a new index to change it")
-            self.ann_config = replace(self.ann_config, **({"factory": factory} if factory else {}), **options)
+            self.ann_config = replace(self.ann_config, **options)
             self._faiss = None
         backend = self._faiss_backend()
         backend.progress = progress
