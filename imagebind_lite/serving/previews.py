@@ -1,0 +1,146 @@
+"""Pictures of indexed files for the web page: thumbnails, colour-mapped maps, sensor plots.
+
+A browser shows png and jpg files itself, and plays wav, flac, ogg and mp3; a 16-bit depth
+png in millimetres, a thermal array or an IMU csv it cannot show. So each file is read through
+its modality's own loader (``ModalitySpec.load``, the same decoding the model sees) and the
+raw data is rendered server-side: an image as a thumbnail, a 2-D map as a colour-mapped PNG,
+a multichannel series as an SVG line plot. Renderers are registered by modality name
+(``register_preview``); a modality without one gets a renderer chosen from the shape of its
+raw data, so a user's modality gets a preview without touching this file or the core.
+"""
+from __future__ import annotations
+
+import io
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+Preview = Tuple[str, bytes]                  # (media type, body)
+Renderer = Callable[[Any], Optional[Preview]]
+THUMBNAIL = 256                              # longest side of a picture, in pixels
+PLOT_POINTS = 400                            # samples per line of a sensor plot
+_RENDERERS: Dict[str, Renderer] = {}
+
+
+def register_preview(modality: str) -> Callable[[Renderer], Renderer]:
+    """Decorator: ``fn(raw) -> (media type, bytes)`` renders files of ``modality`` (raw from its loader)."""
+    def decorate(fn: Renderer) -> Renderer:
+        _RENDERERS[modality] = fn
+        return fn
+    return decorate
+
+
+def _png(image) -> Preview:
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "image/png", buffer.getvalue()
+
+
+def _array(raw) -> np.ndarray:
+    if hasattr(raw, "detach"):
+        raw = raw.detach().cpu().float().numpy()
+    return np.asarray(raw, dtype=np.float32)
+
+
+def colour_map(values, cmap: str = "viridis") -> Preview:
+    """A 2-D array as a colour-mapped PNG, scaled between its 1st and 99th percentiles."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    array = _array(values)
+    finite = np.isfinite(array)
+    lo, hi = np.percentile(array[finite], [1, 99]) if finite.any() else (0.0, 1.0)
+    scaled = np.clip((array - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    rgba = colormaps[cmap](np.where(finite, scaled, 0.0))
+    rgba[~finite] = (0.0, 0.0, 0.0, 1.0)  # invalid pixels (no depth reading) in black
+    return _png(Image.fromarray((rgba[..., :3] * 255).astype(np.uint8)))
+
+
+def picture(raw) -> Preview:
+    """A PIL image, or a [3, H, W] / [H, W, 3] array in [0, 1] or 0-255, as a thumbnail."""
+    from PIL import Image
+
+    if isinstance(raw, Image.Image):
+        return _png(raw.convert("RGB"))
+    array = _array(raw)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = np.moveaxis(array, 0, -1)
+    if array.max(initial=0.0) <= 1.0:
+        array = array * 255.0
+    return _png(Image.fromarray(np.clip(array, 0, 255).astype(np.uint8).squeeze()))
+
+
+def line_plot(series, width: int = 320, height: int = 120) -> Preview:
+    """A [channels, time] series as a small SVG: one normalised polyline per channel."""
+    values = _array(getattr(series, "values", series))
+    if values.ndim == 1:
+        values = values[None]
+    step = max(1, values.shape[1] // PLOT_POINTS)
+    values = values[:, ::step]
+    colours = ("#e4572e", "#29335c", "#f3a712", "#669bbc", "#a8c686", "#8f2d56")
+    lines = []
+    for c, channel in enumerate(values):
+        lo, hi = float(np.nanmin(channel)), float(np.nanmax(channel))
+        norm = (channel - lo) / (hi - lo) if hi > lo else np.full_like(channel, 0.5)
+        xs = np.linspace(2, width - 2, len(channel))
+        ys = height - 4 - np.nan_to_num(norm, nan=0.5) * (height - 8)
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+        lines.append(f'<polyline fill="none" stroke="{colours[c % len(colours)]}" stroke-width="1.2" '
+                     f'stroke-opacity="0.85" points="{points}"/>')
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}"><rect width="100%" height="100%" fill="#fbfbfb"/>'
+           + "".join(lines) + "</svg>")
+    return "image/svg+xml", svg.encode()
+
+
+def by_shape(raw) -> Optional[Preview]:
+    """The fallback: pick a rendering from what the loader returned."""
+    from PIL import Image
+
+    if isinstance(raw, Image.Image):
+        return picture(raw)
+    inner = getattr(raw, "values", raw)
+    try:
+        array = _array(inner)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim == 3 and (array.shape[0] in (1, 3) or array.shape[-1] in (1, 3)):
+        return picture(array)
+    if array.ndim == 2 and array.shape[0] <= 16 and array.shape[1] >= 8 * array.shape[0]:
+        return line_plot(array)           # a few channels over time
+    if array.ndim == 2 and array.shape[1] <= 16 and array.shape[0] >= 8 * array.shape[1]:
+        return line_plot(array.T)
+    if array.ndim == 2:
+        return colour_map(array)
+    if array.ndim == 1 and array.size >= 8:
+        return line_plot(array)
+    return None
+
+
+@register_preview("vision")
+def _vision(raw) -> Preview:
+    return picture(raw)
+
+
+@register_preview("depth")
+def _depth(raw) -> Preview:
+    # the loader gives metres; near surfaces bright, as a disparity map (what the encoder sees)
+    metres = _array(raw)
+    return colour_map(np.where(metres > 0, 1.0 / np.maximum(metres, 1e-3), np.nan), "viridis")
+
+
+@register_preview("thermal")
+def _thermal(raw) -> Preview:
+    return colour_map(_array(raw).squeeze(), "inferno")
+
+
+@register_preview("imu")
+def _imu(raw) -> Preview:
+    return line_plot(raw)
+
+
+def render(modality: str, raw) -> Optional[Preview]:
+    """The preview of ``raw`` (what ``modality``'s loader returned), or None when nothing fits."""
+    renderer = _RENDERERS.get(modality, by_shape)
+    return renderer(raw)
