@@ -82,3 +82,32 @@ def serve_process(model: Path, index: Path, *extra: str, startup_s: float = 180.
             process.kill()
             process.wait()
         log.close()
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1280,1000")
+
+
+def chromium_paths():
+    """``(browser, driver)`` of a system Chromium and its chromedriver, or None when either is missing."""
+    import shutil
+
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def chromium(profile_dir: Path):
+    """A headless Chromium session (Selenium) with a fresh profile, for a machine without network."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver = chromium_paths()
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for downloads
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in CHROMIUM_FLAGS + (f"--user-data-dir={profile_dir}",):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)

@@ -53,7 +53,7 @@ def test_text_query_returns_ranked_rows_with_their_files(client, world):
     data = ask(client, text="a dog barking", k=4, modality="audio")
     hits = data["results"]
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and data["backend"] == "exact"
-    assert all(h["modality"] == "audio" and h["kind"] == "audio" for h in hits)
+    assert all(h["modality"] == "audio" and h["kind"] == "audio" and h["preview"] for h in hits)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     media = client.get(hits[0]["media"])
     assert media.status_code == 200 and media.headers["content-type"] == "audio/wav"
@@ -66,8 +66,9 @@ def test_text_query_returns_ranked_rows_with_their_files(client, world):
 
 
 @pytest.mark.parametrize("modality, media_type", [("vision", "image/png"), ("depth", "image/png"),
-                                                  ("thermal", "image/png"), ("imu", "image/svg+xml")])
-def test_previews_render_every_picture_modality(client, modality, media_type):
+                                                  ("thermal", "image/png"), ("imu", "image/svg+xml"),
+                                                  ("audio", "image/svg+xml")])
+def test_previews_render_every_file_modality(client, modality, media_type):
     hit = ask(client, text="a kettle", k=1, modality=modality)["results"][0]
     response = client.get(hit["preview"])
     assert response.status_code == 200 and response.headers["content-type"] == media_type
@@ -75,8 +76,10 @@ def test_previews_render_every_picture_modality(client, modality, media_type):
         image = Image.open(io.BytesIO(response.content))
         assert image.mode == "RGB" and min(image.size) >= 16
         assert len(set(image.getdata())) > 4  # a picture, not a blank
-    else:
+    elif modality == "imu":
         assert response.content.count(b"<polyline") == 6  # six IMU channels
+    else:
+        assert response.content.count(b"<polygon") == 1  # the waveform's envelope
 
 
 def test_uploaded_file_finds_itself(client, world):

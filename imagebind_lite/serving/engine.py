@@ -46,8 +46,8 @@ class QueryEngine:
     """A saved model and a saved index, loaded once and queried by many requests."""
 
     def __init__(self, model_dir, index_dir, device: str = "cpu", media_root=None, limits: Limits = Limits()):
+        self.index = EmbeddingIndex.load(index_dir, read_only=True)  # first: the cheaper one to find broken
         self.model = load_model(model_dir, device=device)
-        self.index = EmbeddingIndex.load(index_dir, read_only=True)
         if self.model.embed_dim != self.index.dim:
             raise InputError(f"the model embeds into {self.model.embed_dim} dimensions but the index holds "
                              f"{self.index.dim}-dimensional rows: they do not belong together", source=str(index_dir))
@@ -137,8 +137,7 @@ class QueryEngine:
                "score": round(score, 6), "row": row, "kind": kind}
         if kind != "text" and meta.source:
             hit["media"] = f"/api/media/{row}"
-            if kind == "image":
-                hit["preview"] = f"/api/preview/{row}"
+            hit["preview"] = f"/api/preview/{row}"  # for sounds: a waveform above the player
         return hit
 
     # ----- files of the index -----------------------------------------------------------------

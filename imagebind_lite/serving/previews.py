@@ -94,6 +94,23 @@ def line_plot(series, width: int = 320, height: int = 120) -> Preview:
     return "image/svg+xml", svg.encode()
 
 
+def waveform(samples, width: int = 320, height: int = 80) -> Preview:
+    """A sound as an SVG envelope (min/max of each of ``PLOT_POINTS`` slices of the mono mix)."""
+    mono = _array(samples)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono.reshape(-1)
+    slices = np.array_split(mono, min(PLOT_POINTS, max(1, mono.size)))
+    top = np.array([s.max(initial=0.0) for s in slices])
+    bottom = np.array([s.min(initial=0.0) for s in slices])
+    scale = max(float(np.abs(mono).max(initial=0.0)), 1e-9)
+    xs = np.linspace(0, width, len(slices))
+    upper = [f"{x:.1f},{height / 2 - t / scale * (height / 2 - 2):.1f}" for x, t in zip(xs, top)]
+    lower = [f"{x:.1f},{height / 2 - b / scale * (height / 2 - 2):.1f}" for x, b in zip(xs[::-1], bottom[::-1])]
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+           f'<rect width="100%" height="100%" fill="#fbfbfb"/><polygon fill="#d0642c" fill-opacity="0.8" '
+           f'points="{" ".join(upper + lower)}"/></svg>')
+    return "image/svg+xml", svg.encode()
+
+
 def by_shape(raw) -> Optional[Preview]:
     """The fallback: pick a rendering from what the loader returned."""
     from PIL import Image
@@ -133,6 +150,11 @@ def _depth(raw) -> Preview:
 @register_preview("thermal")
 def _thermal(raw) -> Preview:
     return colour_map(_array(raw).squeeze(), "inferno")
+
+
+@register_preview("audio")
+def _audio(raw) -> Preview:
+    return waveform(getattr(raw, "samples", raw))
 
 
 @register_preview("imu")

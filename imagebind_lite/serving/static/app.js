@@ -21,6 +21,12 @@ function setStatus(text, isError = false) {
   $("status").className = isError ? "status error" : "status";
 }
 
+// Counts finished searches (answered or refused), so a script driving the page can wait for one.
+function searchDone() {
+  const status = $("status");
+  status.dataset.done = String(parseInt(status.dataset.done || "0", 10) + 1);
+}
+
 // Modalities of the model whose files end in this suffix (several for .png: vision, depth, thermal).
 function candidates(name) {
   const dot = name.lastIndexOf(".");
@@ -77,7 +83,10 @@ function buildRequest() {
 
 function mediaOf(hit) {
   if (hit.kind === "text") return el("blockquote", {}, "\u201c" + hit.source + "\u201d");
-  if (hit.kind === "audio") return el("audio", { controls: "", preload: "metadata", src: hit.media });
+  if (hit.kind === "audio") {
+    return el("div", { class: "sound" }, el("img", { src: hit.preview, alt: "waveform of " + hit.id, loading: "eager" }),
+              el("audio", { controls: "", preload: "metadata", src: hit.media }));
+  }
   if (hit.preview) return el("img", { src: hit.preview, alt: hit.id, loading: "eager" });
   return el("span", { class: "muted" }, "no preview");
 }
@@ -101,7 +110,7 @@ function card(hit) {
 async function search(event) {
   if (event) event.preventDefault();
   const { form, count } = buildRequest();
-  if (!count) { setStatus("Type a description or drop a file to search.", true); return; }
+  if (!count) { setStatus("Type a description or drop a file to search.", true); searchDone(); return; }
   setStatus("Searching\u2026");
   let response, data;
   try {
@@ -109,12 +118,14 @@ async function search(event) {
     data = await response.json();
   } catch (err) {
     setStatus("The server did not answer: " + err, true);
+    searchDone();
     return;
   }
-  if (!response.ok) { setStatus(data.error || ("error " + response.status), true); return; }
+  if (!response.ok) { setStatus(data.error || ("error " + response.status), true); searchDone(); return; }
   $("results").replaceChildren(...data.results.map(card));
   setStatus(data.results.length + " results \u00b7 " + data.backend + " search \u00b7 embedding " +
             data.embed_ms.toFixed(1) + " ms, search " + data.search_ms.toFixed(1) + " ms");
+  searchDone();
 }
 
 async function loadInfo() {
