@@ -1,7 +1,6 @@
 """Saved ANN indexes: factory strings, calibration, save/load without retraining, appends, refusals."""
 import json
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

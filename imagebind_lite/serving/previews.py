@@ -37,6 +37,12 @@ def _png(image) -> Preview:
     return "image/png", buffer.getvalue()
 
 
+def _unwrap(raw):
+    """The array inside a loader's record (e.g. an IMU recording's ``values``), else ``raw``."""
+    inner = getattr(raw, "values", None)
+    return inner if isinstance(inner, np.ndarray) else raw
+
+
 def _array(raw) -> np.ndarray:
     if hasattr(raw, "detach"):
         raw = raw.detach().cpu().float().numpy()
@@ -73,7 +79,7 @@ def picture(raw) -> Preview:
 
 def line_plot(series, width: int = 320, height: int = 120) -> Preview:
     """A [channels, time] series as a small SVG: one normalised polyline per channel."""
-    values = _array(getattr(series, "values", series))
+    values = _array(_unwrap(series))
     if values.ndim == 1:
         values = values[None]
     step = max(1, values.shape[1] // PLOT_POINTS)
@@ -117,9 +123,8 @@ def by_shape(raw) -> Optional[Preview]:
 
     if isinstance(raw, Image.Image):
         return picture(raw)
-    inner = getattr(raw, "values", raw)
     try:
-        array = _array(inner)
+        array = _array(_unwrap(raw))
     except (TypeError, ValueError):
         return None
     if array.ndim == 3 and (array.shape[0] in (1, 3) or array.shape[-1] in (1, 3)):
