@@ -75,7 +75,7 @@ def capture(base: str, args) -> None:
             "return [...document.images].every(i => i.complete && i.naturalWidth > 0) && "
             "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)"))
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(args.width, min(max(height, 600), 2400))
+        driver.set_window_size(args.width, min(max(height + 160, 600), 2600))  # + the window frame
         time.sleep(0.5)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(args.out))

@@ -65,6 +65,16 @@ def test_text_query_returns_ranked_rows_with_their_files(client, world):
     assert [h["id"] for h in same["results"]] == [h["id"] for h in hits]
 
 
+def test_per_modality_gives_the_top_k_of_each(client):
+    hits = ask(client, text="a dog", k=2, per_modality=True)["results"]
+    assert [h["modality"] for h in hits] == [m for m in MODALITIES for _ in range(2)]
+    assert [h["rank"] for h in hits] == [1, 2] * len(MODALITIES)
+    overall = ask(client, text="a dog", k=2, modality="depth")["results"]
+    assert [h["id"] for h in hits if h["modality"] == "depth"] == [h["id"] for h in overall]
+    filtered = ask(client, text="a dog", k=3, per_modality=True, modality=["imu", "audio"])["results"]
+    assert [h["modality"] for h in filtered] == ["imu"] * 3 + ["audio"] * 3
+
+
 @pytest.mark.parametrize("modality, media_type", [("vision", "image/png"), ("depth", "image/png"),
                                                   ("thermal", "image/png"), ("imu", "image/svg+xml"),
                                                   ("audio", "image/svg+xml")])
@@ -135,6 +145,7 @@ BAD_JSON = [
     ({"terms": [{"text": "a"}] * 9}, 400, "at most 8 terms"),
     ({"text": "a dog", "backend": "annoy"}, 400, "backend must be one of"),
     ({"text": "a dog", "nprobe": -3}, 400, "nprobe must be an integer"),
+    ({"text": "a dog", "per_modality": "sometimes"}, 400, "per_modality must be true or false"),
     ({"text": "a", "terms": [{"text": "b"}], "modality": [3]}, 400, "modality must be"),
     ([1, 2, 3], 400, "JSON object"),
 ]

@@ -57,13 +57,21 @@ def test_typed_query_renders_pictures_players_and_scores(page):
     driver, world, root = page
     assert "36 items" in driver.find_element(By.ID, "summary").text
     results = _search(driver, "the sound of a dog", filters=("vision", "audio", "depth", "thermal", "imu"))
-    assert len(results) == 12
+    assert len(results) == 30  # the top 6 (default) of each ticked modality, grouped under headings
     modalities = {r.get_attribute("data-modality") for r in results}
-    assert modalities <= {"vision", "audio", "depth", "thermal", "imu"} and len(modalities) >= 3
+    assert modalities == {"vision", "audio", "depth", "thermal", "imu"}
+    headings = [h.text.lower() for h in driver.find_elements(By.CSS_SELECTOR, "#results h2.group")]
+    assert headings == ["vision", "audio", "depth", "thermal", "imu"]
     WebDriverWait(driver, 30).until(lambda d: all(ok for _, ok in _loaded_images(d)))
     assert {m for m, _ in _loaded_images(driver)} == modalities  # sounds show a waveform above their player
-    scores = [float(r.find_element(By.CSS_SELECTOR, ".score-value").text) for r in results]
+    scores = [float(r.find_element(By.CSS_SELECTOR, ".score-value").text) for r in results[:6]]
     assert scores == sorted(scores, reverse=True)
+    driver.find_element(By.ID, "per-modality").click()  # off: the top 6 overall, one ranking
+    mixed = _search(driver, "the sound of a dog", filters=("vision", "audio", "depth", "thermal", "imu"))
+    scores = [float(r.find_element(By.CSS_SELECTOR, ".score-value").text) for r in mixed]
+    assert len(mixed) == 6 and scores == sorted(scores, reverse=True)
+    assert not driver.find_elements(By.CSS_SELECTOR, "#results h2.group")
+    driver.find_element(By.ID, "per-modality").click()
     audio = _search(driver, "the sound of a dog", filters=("audio",))
     assert len(audio) == 6 and all(r.find_elements(By.TAG_NAME, "audio") for r in audio)
     WebDriverWait(driver, 30).until(lambda d: d.execute_script(

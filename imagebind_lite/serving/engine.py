@@ -55,6 +55,8 @@ class QueryEngine:
         self.limits = limits
         self._forward = threading.Lock()
         self._preview = lru_cache(maxsize=PREVIEW_CACHE)(self._render)
+        if "text" in self.model.modalities:
+            self.embed("text", "warm-up")  # the tokenizer loads on first use: not in the first request
 
     # ----- description ------------------------------------------------------------------------
     def _kind(self, modality: str, source: str) -> str:
@@ -121,14 +123,20 @@ class QueryEngine:
         embedded = time.perf_counter()
         try:
             vec = query_vector([(v, t.weight) for v, t in zip(vectors, query.terms)])
-            scores, rows = self.index.search_rows(vec, query.k, query.modality, query.backend, **query.options)
+            groups = ([[m] for m in query.modality or self.index.modality_names] if query.per_modality
+                      else [query.modality])
+            hits = [hit for group in groups for hit in self._ranked(vec, query, group)]
         except (InputError, ImportError) as exc:
             raise HttpError(400, str(exc)) from None
-        hits = [self._hit(rank, float(s), int(r)) for rank, (s, r) in
-                enumerate((s, r) for s, r in zip(scores[0].tolist(), rows[0].tolist()) if r >= 0)]
         done = time.perf_counter()
-        return {"results": hits, "k": query.k, "backend": self.index.backend_for(query.backend),
+        return {"results": hits, "k": query.k, "per_modality": query.per_modality,
+                "backend": self.index.backend_for(query.backend),
                 "embed_ms": round(1e3 * (embedded - started), 2), "search_ms": round(1e3 * (done - embedded), 2)}
+
+    def _ranked(self, vec: torch.Tensor, query: Query, modality) -> list:
+        scores, rows = self.index.search_rows(vec, query.k, modality, query.backend, **query.options)
+        found = [(float(s), int(r)) for s, r in zip(scores[0].tolist(), rows[0].tolist()) if r >= 0]
+        return [self._hit(rank, s, r) for rank, (s, r) in enumerate(found)]
 
     def _hit(self, rank: int, score: float, row: int) -> Dict[str, Any]:
         meta = self.index.row(row)

@@ -9,7 +9,8 @@ JSON body (``POST /api/query``)::
                {"upload": "f0", "modality": "depth", "weight": 0.5},   # a multipart file part
                {"id": "audio:eval-000001"},                      # an indexed row's embedding
                {"vector": [0.1, ...]}],
-     "k": 12, "modality": ["audio"], "backend": "auto", "nprobe": 16}
+     "k": 12, "modality": ["audio"], "backend": "auto", "nprobe": 16,
+     "per_modality": true}                                        # the top k of each modality
 
 Multipart requests carry that JSON in a ``query`` field (or plain ``text``, ``k``, ``modality``
 and ``backend`` fields) plus the file parts; a file part no term names is one more term.
@@ -57,6 +58,7 @@ class Query:
     modality: Optional[List[str]] = None
     backend: str = "auto"
     options: Dict[str, int] = field(default_factory=dict)
+    per_modality: bool = False      # top k of each (filtered) modality instead of the top k overall
 
 
 def _int(value, name: str, low: int, high: Optional[int] = None) -> int:
@@ -136,5 +138,10 @@ def parse_query(payload: Any, limits: Limits, upload_names=()) -> Query:
         raise HttpError(400, f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     options = {name: _int(payload[name], name, 0 if name == "rerank" else 1)
                for name in OPTION_NAMES if payload.get(name) not in (None, "")}
+    per_modality = payload.get("per_modality", False)
+    if isinstance(per_modality, str) and per_modality.lower() in ("true", "false", "1", "0"):
+        per_modality = per_modality.lower() in ("true", "1")
+    if not isinstance(per_modality, bool):
+        raise HttpError(400, f"per_modality must be true or false, got {per_modality!r}")
     return Query(terms, _int(payload.get("k", 12), "k", 1, limits.max_k), _filter(payload.get("modality")),
-                 backend, options)
+                 backend, options, per_modality)

@@ -73,7 +73,8 @@ function buildRequest() {
   for (const t of state.files) terms.push({ upload: t.key, modality: t.modality, weight: t.weight });
   for (const t of state.rows) terms.push({ id: t.id, weight: t.weight });
   const modality = [...document.querySelectorAll("#filters input:checked")].map((box) => box.value);
-  const query = { terms, k: parseInt($("k").value, 10), backend: $("backend").value };
+  const query = { terms, k: parseInt($("k").value, 10), backend: $("backend").value,
+                  per_modality: $("per-modality").checked };
   if (modality.length) query.modality = modality;
   const form = new FormData();
   form.append("query", JSON.stringify(query));
@@ -122,7 +123,16 @@ async function search(event) {
     return;
   }
   if (!response.ok) { setStatus(data.error || ("error " + response.status), true); searchDone(); return; }
-  $("results").replaceChildren(...data.results.map(card));
+  const items = [];
+  let group = null;
+  for (const hit of data.results) {
+    if (data.per_modality && hit.modality !== group) {
+      group = hit.modality;
+      items.push(el("h2", { class: "group" }, group));
+    }
+    items.push(card(hit));
+  }
+  $("results").replaceChildren(...items);
   setStatus(data.results.length + " results \u00b7 " + data.backend + " search \u00b7 embedding " +
             data.embed_ms.toFixed(1) + " ms, search " + data.search_ms.toFixed(1) + " ms");
   searchDone();
