@@ -223,3 +223,13 @@ def test_verified_files_are_not_rehashed_until_they_change(tmp_path, monkeypatch
     path.write_bytes(bytes(data))
     with pytest.raises(IndexFileError, match="embeddings.safetensors"):
         EmbeddingIndex.load(directory)
+
+
+def test_fixed_search_settings_are_saved_instead_of_calibrated(tmp_path):
+    index = _index(n_audio=3000)
+    index.build_ann("IVF32,Flat", nprobe=7)
+    loaded = EmbeddingIndex.load(index.save(tmp_path / "idx"), read_only=True)
+    audio = loaded.ann_description()["modalities"]["audio"]
+    assert audio["nprobe"] == 7 and "recall@10" not in audio
+    with pytest.raises(InputError, match="target recall"):
+        _index(n_audio=3000).build_ann("IVF32,Flat", target_recall=1.5)

@@ -19,6 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from imagebind_lite.errors import InputError
+
 from .ann_factory import (FLAT_SPEC, centroids_to_train, hnsw_of, is_lossy, ivf_of, make_index, min_rows,
                           require_faiss, training_sample, with_ids)
 from .ann_sub import SubIndex
@@ -64,6 +66,8 @@ class FaissBackend:
             raise ValueError(f"AnnConfig.kind must be 'hnsw' or 'ivf', got {self.config.kind!r}")
         if self.config.factory is not None:
             make_index(self.faiss, dim, self.config.factory)  # a bad spec fails now, not after the build
+        if not 0.0 < self.config.target_recall <= 1.0:
+            raise InputError(f"the target recall must be in (0, 1], got {self.config.target_recall}")
         self.subs: Dict[int, SubIndex] = {}
         self.synced = 0          # store rows [0, synced) are in the sub-indexes
         self.progress = None     # callable(total, desc) -> tqdm-like, for long builds
@@ -131,12 +135,22 @@ class FaissBackend:
             else:
                 sub.add(emb, new_rows)
         self.synced = n
-        if self.saved_kind and self.config.calibration_queries and changed:
-            queries = sample_queries(emb, n, self.config.calibration_queries, self.config.seed)
-            for code in changed:
-                if self.config.nprobe is None and self.config.ef_search is None:
-                    calibrate(self.faiss, self.subs[code], emb, codes[:n], code, queries, self.config.target_recall,
-                              tune_rerank=self.config.rerank is None)
+        if self.saved_kind and changed:
+            self._set_defaults(emb, codes, n, changed)
+
+    def _set_defaults(self, emb: torch.Tensor, codes: torch.Tensor, n: int, changed: Sequence[int]) -> None:
+        """Search defaults of new sub-indexes: the configured ones, or calibrated against exact search."""
+        cfg = self.config
+        if cfg.nprobe is not None or cfg.ef_search is not None or not cfg.calibration_queries:
+            for code in changed:  # fixed by the caller: saved as given
+                sub = self.subs[code]
+                sub.nprobe = cfg.nprobe if ivf_of(self.faiss, sub.index) is not None else None
+                sub.ef_search = cfg.ef_search if hnsw_of(self.faiss, sub.index) is not None else None
+            return
+        queries = sample_queries(emb, n, cfg.calibration_queries, cfg.seed)
+        for code in changed:
+            calibrate(self.faiss, self.subs[code], emb, codes[:n], code, queries, cfg.target_recall,
+                      tune_rerank=cfg.rerank is None)
 
     def build(self, emb: torch.Tensor, codes: torch.Tensor, n: int) -> None:
         """Build or extend the sub-indexes now (otherwise the next search does it)."""
