@@ -171,3 +171,13 @@ def test_empty_index_round_trip(tmp_path):
     assert empty.search(torch.randn(2, 4)) == [[], []]
     loaded = EmbeddingIndex.load(empty.save(tmp_path / "empty"))
     assert (len(loaded), loaded.dim) == (0, 4)
+
+
+def test_saving_never_replaces_a_directory_that_is_not_an_index(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="not an index"):
+        _index().save(tmp_path / "docs")
+    assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    assert EmbeddingIndex.load(_index().save(tmp_path / "empty")).dim == 8  # an empty directory is fine

@@ -22,7 +22,7 @@ from .ann import AnnConfig, FaissBackend
 from .ann_files import save_ann
 from .errors import IndexFileError
 from .index import EmbeddingIndex
-from .index_io import write_rows
+from .index_io import check_replaceable, write_rows
 from .persistence import IndexWriter
 from .shards import read_shard, read_sidecar, shard_paths
 from .tensor_files import map_tensors
@@ -88,6 +88,7 @@ def build_index_from_shards(shard_dir, out_dir, append: bool = False, ann=None, 
     ``ann``: a faiss factory string or ``AnnConfig`` (with ``factory``) for a saved ANN index.
     """
     out_dir = Path(out_dir)
+    check_replaceable(out_dir)
     old = EmbeddingIndex.load(out_dir) if append and (out_dir / "meta.json").exists() else None
     paths = shard_paths(shard_dir)
     new_rows, dim = _scan(paths, old.dim if old is not None else None)

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from imagebind_lite.atomic import atomic_directory
+from imagebind_lite.errors import InputError
 
 from .ann import FaissBackend
 from .ann_files import load_ann, save_ann
@@ -35,9 +36,17 @@ def write_rows(writer: IndexWriter, store: RowStore, start: int = 0, stop: Optio
         writer.add_coded(emb[lo:hi], block_codes, store.ids[lo:hi], store.sources[lo:hi])
 
 
+def check_replaceable(directory: Path) -> None:
+    """Saving replaces ``directory`` whole: refuse when it holds something other than an index."""
+    if directory.is_dir() and not (directory / "meta.json").is_file() and any(directory.iterdir()):
+        raise InputError("refusing to replace a non-empty directory that is not an index (no meta.json); "
+                         "choose a new or empty directory", source=str(directory))
+
+
 def save_index(directory, store: RowStore, backend: Optional[FaissBackend]) -> Path:
     """Write ``store`` (and ``backend``'s sub-indexes) as one index directory, atomically."""
     directory = Path(directory)
+    check_replaceable(directory)
     with atomic_directory(directory) as tmp:
         writer = IndexWriter(tmp, store.dim, len(store), store.modality_names)
         write_rows(writer, store)
