@@ -9,15 +9,19 @@ extra trunk kinds, ``EncoderConfig``, ``Encoder``, ``create_encoder``), the user
 Modules import one way, bottom to top: config/errors -> layers -> encoder -> trunk_kinds ->
 modality -> registry -> factory -> embedding, saved_model -> model.
 """
-from imagebind_lite.config import EncoderConfig
-from imagebind_lite.encoder import Encoder
+from importlib import import_module
+
 from imagebind_lite.errors import CheckpointError, ImageBindLiteError, InputError, UnknownNameError
-from imagebind_lite.factory import create_encoder
-from imagebind_lite.modality import ModalitySpec
-from imagebind_lite.model import MultiModalModel, load_model
-from imagebind_lite.registry import get_modality, list_modalities, register_modality
-from imagebind_lite.saved_model import save_model
-from imagebind_lite.trunk_kinds import BuiltTrunk, TrunkKind
+
+# Names are imported on first use: building models pulls in timm and torchvision, seconds of
+# imports that a process searching a saved index by vector (``imagebind-lite query``), or the
+# CLI's help, should not pay.
+_HOMES = {
+    "EncoderConfig": "config", "Encoder": "encoder", "create_encoder": "factory", "ModalitySpec": "modality",
+    "MultiModalModel": "model", "load_model": "model", "get_modality": "registry", "list_modalities": "registry",
+    "register_modality": "registry", "save_model": "saved_model", "BuiltTrunk": "trunk_kinds",
+    "TrunkKind": "trunk_kinds",
+}
 
 __version__ = "0.1.0"
 
@@ -26,3 +30,15 @@ __all__ = [
     "MultiModalModel", "TrunkKind", "UnknownNameError", "create_encoder", "get_modality", "list_modalities",
     "load_model", "register_modality", "save_model",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

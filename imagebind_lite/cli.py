@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "embed": ("imagebind_lite.commands.embed", "embed files or a manifest into embedding shards"),
     "index": ("imagebind_lite.commands.index", "build an embedding index from shards"),
     "query": ("imagebind_lite.commands.query", "query an index by file, text or a weighted sum"),
+    "serve": ("imagebind_lite.commands.serve", "serve an index and a model over HTTP: JSON API and web page"),
     "evaluate": ("imagebind_lite.commands.evaluate", "emergent zero-shot evaluation of a saved model"),
     "manifest": ("imagebind_lite.commands.manifest", "benchmark release on disk -> manifest + prompts + benchmark.json"),
     "benchmark": ("imagebind_lite.commands.benchmark", "a saved model on benchmark directories, beside the paper"),

@@ -12,3 +12,15 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def _private_cache_dir() -> None:
+    """Verified-file hashes go to a per-run directory, never the user's cache."""
+    import tempfile
+
+    from imagebind_lite.retrieval.integrity import CACHE_ENV
+
+    os.environ.setdefault(CACHE_ENV, tempfile.mkdtemp(prefix="imagebind-lite-test-cache-"))
+
+
+_private_cache_dir()

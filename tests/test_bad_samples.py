@@ -51,13 +51,14 @@ def test_fail_raises_one_error_naming_file_and_modality_in_both(corrupt, tmp_pat
     batch = _training_batch(manifest, model, "fail")
     with pytest.raises(InputError) as training:
         fail_on_bad(batch["skipped"], "fail")
+    two_rows = 2 * model.embed_dim * 4 / 2 ** 20  # MiB: shards of two rows, so s000-s001 complete before s003
     with pytest.raises(InputError) as inference:
         embed_to_shards(model, "thermal", _rows(manifest), tmp_path / "shards", on_bad_sample="fail",
-                        progress=False, accelerator="cpu", batch_size=2)
+                        progress=False, accelerator="cpu", batch_size=2, shard_mb=two_rows)
     assert str(training.value) == str(inference.value)
     assert training.value.source == str(bad) and training.value.modality == "thermal"
     assert "unreadable sample 's003'" in str(training.value) and "Traceback" not in str(training.value)
-    assert len(list((tmp_path / "shards").glob("*.safetensors"))) == 1  # the batch before the bad file is kept
+    assert len(list((tmp_path / "shards").glob("*.safetensors"))) == 1  # the shard before the bad file is kept
 
 
 def test_unknown_policy_is_refused_the_same_way_everywhere(corrupt, tmp_path):

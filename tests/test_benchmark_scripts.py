@@ -1,9 +1,13 @@
-"""The tower benchmarks run (``--smoke``: tiny models, one repeat); their figures come from quiet
-machines, never from the test run."""
+"""The benchmark scripts run (``--smoke``: tiny sizes, one repeat, figures meaningless), so the
+commands the README and RESULTS.md give keep working; their figures come from quiet machines,
+never from the test run."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -29,3 +33,15 @@ def test_loading_benchmark_measures_both_ways(capsys):
     script("bench_load").main(["--smoke", "--modalities", "vision,audio"])
     out = capsys.readouterr().out
     assert "old: random weights" in out and "meta: parameters on meta" in out and "ratio old / meta" in out
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("bench_ann", ("query_process", "latency", "memory")),
+    ("bench_serve", ("search, 1 thread(s)", "serve, 8 client(s)")),
+    ("bench_embed_shards", ("shards", "overhead", "embed_alone_s")),
+])
+def test_index_serve_embed_benchmarks_smoke_run(name, keys, tmp_path, capsys):
+    script(name).main(["--smoke", "--json", str(tmp_path / "out.json"), "--workdir", str(tmp_path / "work")])
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert all(key in result for key in keys)
+    assert "==" in capsys.readouterr().out  # the summary was printed

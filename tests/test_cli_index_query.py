@@ -83,3 +83,36 @@ def test_append_build(built):
 def test_weight_before_any_term_is_rejected():
     with pytest.raises(SystemExit):
         _parser().parse_args(["query", "--index", "x", "--weight", "2"])
+
+
+def test_misspelt_modality_filter_is_an_error_listing_the_held_ones(built):
+    tmp_path, emb = built
+    np.save(tmp_path / "q.npy", emb[3].numpy())
+    with pytest.raises(InputError, match="'audoi'.*this index holds vision, audio"):
+        _run(["query", "--index", str(tmp_path / "idx"), "--vector", str(tmp_path / "q.npy"), "--modality", "audoi"])
+
+
+def test_build_with_ann_then_info_verify_and_query(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.randn(20, 16, generator=gen)
+    emb = F.normalize(centers[torch.randint(0, 20, (4000,), generator=gen)] + 0.5 * torch.randn(4000, 16, generator=gen),
+                      dim=-1)
+    for part in range(4):  # shards as an old embed run wrote them: many small ones
+        rows = slice(part * 1000, (part + 1) * 1000)
+        write_shard(tmp_path / "shards" / f"audio-r000-d0-b{part:06d}", emb[rows],
+                    [f"a{i}" for i in range(rows.start, rows.stop)], "audio")
+    text = _run(["index", "build", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "idx"),
+                 "--ann", "IVF16,Flat", "--no-progress"])
+    assert "4000 rows" in text and "ANN IVF16,Flat: audio IVF16,Flat (nprobe" in text and "recall@10" in text
+    info = json.loads(_run(["index", "info", str(tmp_path / "idx")]))
+    assert info["ann"]["modalities"]["audio"]["rows"] == 4000
+    assert "every file matches" in _run(["index", "verify", str(tmp_path / "idx")])
+    np.save(tmp_path / "q.npy", emb[17].numpy())
+    base = ["query", "--index", str(tmp_path / "idx"), "--vector", str(tmp_path / "q.npy"), "-k", "1"]
+    for extra in ([], ["--nprobe", "16"], ["--backend", "exact"]):
+        assert _run(base + extra).split()[3] == "a17"
+    with pytest.raises(InputError, match="add --ann SPEC"):
+        _run(["index", "build", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "x"), "--nprobe", "4"])
+    with pytest.raises(InputError, match="faiss cannot build"):
+        _run(["index", "build", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "x"), "--ann", "IVFx"])
+    assert not (tmp_path / "x").exists()  # nothing half-written

@@ -75,3 +75,18 @@ def test_headline_reports_the_evaluation_it_ran(demo_dir):
     # every stage trained through the one trainer factory: a resumable last.ckpt each
     for stage in ("pivot", "align", "direct"):
         assert [p.name for p in (demo_dir / "checkpoints" / stage).iterdir()] == ["last.ckpt"]
+
+
+def test_the_demo_index_is_served_out_of_the_box(demo_dir, tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from imagebind_lite.serving import QueryEngine, create_app
+
+    assert "imagebind-lite serve --model" in (demo_dir / "README.md").read_text()
+    monkeypatch.chdir(tmp_path)  # the index lists absolute paths: any working directory serves its files
+    client = TestClient(create_app(QueryEngine(demo_dir / "model", demo_dir / "index")))
+    hits = client.post("/api/query", json={"text": "the sound of a dog", "k": 3, "modality": "audio"}).json()["results"]
+    assert len(hits) == 3 and all(client.get(h["media"]).headers["content-type"] == "audio/wav" for h in hits)
+    for modality in ("vision", "depth", "thermal", "imu"):
+        hit = client.post("/api/query", json={"text": "a dog", "k": 1, "modality": modality}).json()["results"][0]
+        assert client.get(hit["preview"]).status_code == 200

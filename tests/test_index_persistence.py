@@ -58,19 +58,81 @@ def test_tampered_embedding_file(tmp_path):
         EmbeddingIndex.load(tmp_path / "idx")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda m: m.update(format_version=99), "version 99"),
-    (lambda m: m.update(dim=9), "shape"),
-    (lambda m: m["ids"].pop(), "ids for 25 rows"),
-    (lambda m: m.pop("sha256"), "sha256"),
-])
-def test_bad_metadata(tmp_path, edit, message):
+def _edit_meta(tmp_path, edit, reseal: bool):
+    """Edit meta.json; ``reseal`` recomputes its checksum (a careless tool), reaching the deeper checks."""
+    from imagebind_lite.retrieval.persistence import meta_checksum
+
     meta_path = _saved(tmp_path) / "meta.json"
     meta = json.loads(meta_path.read_text())
     edit(meta)
+    if reseal:
+        meta["checksum"] = meta_checksum(meta)
     meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("edit, reseal, message", [
+    (lambda m: m.update(format_version=99), False, "version 99"),
+    (lambda m: m.update(count=24), False, "edited after saving"),
+    (lambda m: m["modality_names"].reverse(), False, "edited after saving"),
+    (lambda m: m.update(dim=9), True, "shape"),
+    (lambda m: m["files"].pop("rows.safetensors"), True, "no checksum for rows.safetensors"),
+    (lambda m: m.pop("checksum"), False, "edited after saving"),
+])
+def test_bad_metadata(tmp_path, edit, reseal, message):
+    _edit_meta(tmp_path, edit, reseal)
     with pytest.raises(IndexFileError, match=message):
         EmbeddingIndex.load(tmp_path / "idx")
+
+
+def test_edited_ids_are_refused(tmp_path):
+    """An id edited in place (same length, valid file) must not come back as a search result."""
+    path = _saved(tmp_path) / "rows.safetensors"
+    data = path.read_bytes()
+    assert data.count(b"a17a18") == 1  # the id blob ("...a17a18..."), not the sources ("a17.wav")
+    path.write_bytes(data.replace(b"a17a18", b"a77a18"))
+    with pytest.raises(IndexFileError, match="rows.safetensors.*checksum|checksum.*rows.safetensors"):
+        EmbeddingIndex.load(tmp_path / "idx")
+
+
+def _write_v1(directory, index):
+    """An index directory as format version 1 wrote it (ids inline, only the embeddings hashed)."""
+    from safetensors.torch import save_file
+
+    from imagebind_lite.retrieval.integrity import sha256_file
+
+    directory.mkdir()
+    save_file({"embeddings": index.embeddings.contiguous()}, str(directory / "embeddings.safetensors"))
+    meta = {"format": "imagebind-lite-index", "format_version": 1, "dim": index.dim, "count": len(index),
+            "dtype": "float32", "embedding_file": "embeddings.safetensors",
+            "sha256": sha256_file(directory / "embeddings.safetensors"), "ids": index.ids,
+            "modalities": index.modalities, "sources": index.sources}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_version_1_directories_still_load_and_upgrade(tmp_path, caplog):
+    index = _index()
+    _write_v1(tmp_path / "v1", index)
+    loaded = EmbeddingIndex.load(tmp_path / "v1")
+    assert "version 1" in caplog.text
+    assert (loaded.ids, loaded.modalities, loaded.sources) == (index.ids, index.modalities, index.sources)
+    assert torch.equal(loaded.embeddings, index.embeddings)
+    loaded.save(tmp_path / "v2")
+    assert json.loads((tmp_path / "v2" / "meta.json").read_text())["format_version"] == 2
+    assert EmbeddingIndex.load(tmp_path / "v2").ids == index.ids
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["ids"].pop(), "ids for 25 rows"),
+    (lambda m: m.pop("sha256"), "sha256"),
+    (lambda m: m.update(dim=9), "shape"),
+])
+def test_bad_version_1_metadata(tmp_path, edit, message):
+    meta = _write_v1(tmp_path / "v1", _index())
+    edit(meta)
+    (tmp_path / "v1" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexFileError, match=message):
+        EmbeddingIndex.load(tmp_path / "v1")
 
 
 def test_truncated_metadata_and_missing_dir(tmp_path):
@@ -109,3 +171,13 @@ def test_empty_index_round_trip(tmp_path):
     assert empty.search(torch.randn(2, 4)) == [[], []]
     loaded = EmbeddingIndex.load(empty.save(tmp_path / "empty"))
     assert (len(loaded), loaded.dim) == (0, 4)
+
+
+def test_saving_never_replaces_a_directory_that_is_not_an_index(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="not an index"):
+        _index().save(tmp_path / "docs")
+    assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    assert EmbeddingIndex.load(_index().save(tmp_path / "empty")).dim == 8  # an empty directory is fine

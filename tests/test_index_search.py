@@ -61,7 +61,10 @@ def test_modality_filter(backend):
     got = index.search(queries, k=10, modality=["text"], backend=backend)
     # the 40-row text sub-index is small enough to stay exact in faiss too
     assert [h.id for h in got[0]] == [index.ids[j] for j in ref_i[0].tolist()]
-    assert index.search(queries, k=3, modality="depth", backend=backend) == [[]] * 4
+    # a modality the index does not hold (misspelt or absent) is an error listing the ones it holds
+    for name in ("depth", "audoi", ["text", "audoi"]):
+        with pytest.raises(InputError, match="this index holds audio, text"):
+            index.search(queries, k=3, modality=name, backend=backend)
 
 
 def test_k_larger_than_collection():

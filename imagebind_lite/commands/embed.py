@@ -4,8 +4,10 @@
     imagebind-lite embed --model DIR --manifest eval/manifest.csv --out shards/   # every modality column
 
 Runs through Lightning's predict loop with a shard-writing callback
-(``imagebind_lite.inference.embed_to_shards``), so ``--devices 8`` spreads the work over GPUs and
-each rank writes its own shards. Row ids are ``<modality>:<sample id>`` (``inference/jobs.py``).
+(``imagebind_lite.inference.embed_to_shards``), so ``--devices 8`` (and ``--num-nodes``) spreads
+the work over GPUs and each rank writes its own shards of about ``--shard-mb`` MiB. A rerun
+with the same inputs and model resumes: shards already written are skipped. Row ids are
+``<modality>:<sample id>`` (``inference/jobs.py``).
 """
 from __future__ import annotations
 
@@ -29,13 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding files")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu...")
     parser.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto")
+    parser.add_argument("--num-nodes", type=int, default=1, help="Lightning nodes (each runs --devices ranks)")
+    parser.add_argument("--shard-mb", type=float, default=64.0,
+                        help="embeddings per shard file, in MiB (default 64: 32768 rows at D=512)")
     parser.add_argument("--precision", default="32-true",
                         help="Lightning precision: 32-true (default), bf16-true (about 3x faster on CPUs with "
                              "bf16 instructions, embeddings within ~1e-3), bf16-mixed, 16-mixed (GPU)")
     parser.add_argument("--on-bad-sample", choices=("skip", "fail"), default="skip",
                         help="skip unreadable files (and list them) or stop at the first one")
     parser.add_argument("--overwrite", action="store_true",
-                        help="delete shards of the embedded modalities already in --out first")
+                        help="delete shards of the embedded modalities already in --out first (a rerun of the "
+                             "same inputs and model resumes without it)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -87,7 +93,6 @@ def _worker_error(exc: InputError) -> InputError:
 
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.inference import embed_to_shards
-    from imagebind_lite.inference.jobs import clear_old_shards
     from imagebind_lite.model import load_model
     from imagebind_lite.saved_model import read_config
 
@@ -100,20 +105,21 @@ def run(args: argparse.Namespace) -> int:
     # only the encoder that will run is loaded when the modality is given
     model = load_model(args.model, modalities=[args.modality] if args.modality else None)
     jobs = plan(args, model)
-    for modality, _ in jobs:
-        clear_old_shards(args.out, modality, args.overwrite)
     skipped_total = 0
     for modality, rows in jobs:
         try:
             summary = embed_to_shards(model, modality, rows, args.out, batch_size=args.batch_size,
                                       num_workers=args.num_workers, on_bad_sample=args.on_bad_sample,
                                       accelerator=args.accelerator, devices=parse_devices(args.devices),
-                                      precision=args.precision, progress=not args.no_progress)
+                                      precision=args.precision, progress=not args.no_progress,
+                                      num_nodes=args.num_nodes, shard_mb=args.shard_mb, overwrite=args.overwrite)
         except InputError as exc:
             raise _worker_error(exc) from exc
         skipped = summary["skipped"]
         skipped_total += len(skipped)
-        print(f"{modality}: embedded {summary['embedded']} of {len(rows)}, skipped {len(skipped)}")
+        resumed = f", {summary['resumed_shards']} already written" if summary["resumed_shards"] else ""
+        print(f"{modality}: embedded {summary['embedded']} of {len(rows)}, skipped {len(skipped)} "
+              f"({summary['finished_shards']} shard(s){resumed})")
         for source in skipped:
             print(f"  skipped {source}")
     print(f"wrote shards to {args.out}" + (f" ({skipped_total} file(s) skipped)" if skipped_total else ""))

@@ -44,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--weight", action=_TermAction, type=float, help="weight of the previous term")
     parser.add_argument("-k", "--k", type=int, default=10, help="number of results")
     parser.add_argument("--modality", action="append", help="only return rows of this modality")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto: the index's saved ANN index when it has one, exact search otherwise")
+    parser.add_argument("--nprobe", type=int, help="IVF lists to visit (default: the index's calibrated value)")
+    parser.add_argument("--ef-search", type=int, help="HNSW beam width (default: the index's calibrated value)")
+    parser.add_argument("--rerank", type=int, help="re-score k x RERANK ANN candidates exactly (0: off)")
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     parser.add_argument("--model", type=Path, help="saved-model directory (needed for --text and --file terms)")
     parser.add_argument("--device", default="cpu", help="torch device for the model")
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace, embed_fn=None, out: Optional[TextIO] = None) -
     if embed_fn is None and args.model:
         embed_fn = TermEmbedder(args.model, args.device)
     results = search_terms(args.index, args.terms, embed_fn, k=args.k, modality=args.modality,
-                           backend=args.backend)
+                           backend=args.backend, nprobe=args.nprobe, ef_search=args.ef_search, rerank=args.rerank)
     if args.json:
         for r in results:
             print(json.dumps(r.__dict__), file=out)

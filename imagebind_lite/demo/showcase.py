@@ -13,13 +13,15 @@ from imagebind_lite.retrieval import EmbeddingIndex, query_vector
 
 
 def build_index(embeddings: Mapping[str, torch.Tensor], manifest_path: Path, target: Path) -> EmbeddingIndex:
-    """Every held-out embedding of every modality, with ids ``modality:sample`` and source paths."""
+    """Every held-out embedding of every modality, with ids ``modality:sample`` and absolute source
+    paths (so ``imagebind-lite serve`` finds the files from any working directory)."""
     manifest = read_manifest(manifest_path)
     index = EmbeddingIndex(next(iter(embeddings.values())).shape[1])
     for modality, emb in embeddings.items():
         text = get_modality(modality).strings_are_data
         ids = [f"{modality}:{manifest.sample_id(i)}" for i in range(len(manifest))]
-        sources = [str(manifest.item(i, modality, text)) for i in range(len(manifest))]
+        sources = [str(item if text else Path(item).resolve())
+                   for item in (manifest.item(i, modality, text) for i in range(len(manifest)))]
         index.add(emb, ids, modality, sources)
     index.save(target)
     return index

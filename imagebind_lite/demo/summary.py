@@ -63,7 +63,8 @@ def write_summary(out_dir: Path, metrics: Dict[str, Any]) -> Path:
     lines += [f"| **total** | {metrics['total_seconds']:.1f} |", "",
               f"Peak memory: {metrics['peak_memory_mb']:.0f} MiB.", "",
               "Full metrics: `demo_metrics.json`, `evaluation/report.md`, `evaluation/metrics.json`; "
-              "saved model: `model/` (`imagebind_lite.load_model`); index: `index/`."]
+              "saved model: `model/` (`imagebind_lite.load_model`); index: `index/`.", "",
+              f"Search it in a browser: `{serve_command(metrics)}`, then open http://127.0.0.1:8000/."]
     return atomic_write_text(out_dir / "README.md", "\n".join(lines) + "\n")
 
 
@@ -81,3 +82,10 @@ def print_summary(metrics: Dict[str, Any], example_lines: List[str]) -> None:
     print("\n".join(example_lines))
     print(f"\nTotal {metrics['total_seconds']:.0f} s, peak memory {metrics['peak_memory_mb']:.0f} MiB.")
     print(f"Report: {Path(metrics['paths']['evaluation']).parent / 'README.md'}")
+    print(f"Search it in a browser: {serve_command(metrics)}  (then open http://127.0.0.1:8000/)")
+
+
+def serve_command(metrics: Dict[str, Any]) -> str:
+    """The ``imagebind-lite serve`` line for the demo's model and index."""
+    paths = metrics["paths"]
+    return f"imagebind-lite serve --model {paths['model']} --index {paths['index']}"

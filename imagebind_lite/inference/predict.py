@@ -1,33 +1,37 @@
 """Embedding many files with Lightning's predict loop and a prediction writer.
 
-The predict loop brings what a home-made loop would have to re-invent: a distributed sampler
-across GPUs and nodes, device placement, precision. Each rank's writer saves its own
-embedding shards (``imagebind_lite.retrieval.shards``), which ``index build`` merges, so no
-rank ever gathers the whole collection. Unreadable files are skipped and reported, or stop
-the run, per ``on_bad_sample`` (the same policy as training: ``imagebind_lite.data.bad_samples``);
-shards already written stay on disk either way.
+The predict loop brings what a home-made loop would have to re-invent: device placement,
+precision, one process per GPU and node. Rows are grouped into shards of about 64 MiB
+(``shard_plan.py``); each rank embeds whole shards and its writer (``ShardWriter``) buffers
+rows until a shard is complete, then writes it (``imagebind_lite.retrieval.shards``), so no
+rank ever gathers the collection and a rerun skips the shards already on disk. Unreadable files
+are skipped and reported, or stop the run, per ``on_bad_sample`` (the same policy as training:
+``imagebind_lite.data.bad_samples``); shards already written stay on disk either way.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Dict, List, Sequence
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from imagebind_lite.data.bad_samples import BadSample, check_policy, fail_on_bad, read_or_bad, split_bad
 from imagebind_lite.registry import get_modality
 from imagebind_lite.retrieval.shards import write_shard
 from imagebind_lite.training.api import make_trainer
 
+from .shard_plan import (DEFAULT_SHARD_MB, ShardPlan, finished_shards, make_plan, prepare_run, rows_in, shard_name,
+                         skipped_in)
+
 log = logging.getLogger(__name__)
 
 
 class EmbedItemsDataset(Dataset):
-    """``(id, item, source)`` rows -> ``(id, source, tensor or BadSample)`` through a modality transform."""
+    """``(id, item, source)`` rows -> ``(row, id, source, tensor or BadSample)`` through a modality transform."""
 
     def __init__(self, rows: Sequence[tuple[str, Any, str]], transform, modality: str):
         self.rows, self.transform, self.modality = list(rows), transform, modality
@@ -37,7 +41,7 @@ class EmbedItemsDataset(Dataset):
 
     def __getitem__(self, index: int):
         sample_id, item, source = self.rows[index]
-        return sample_id, source, read_or_bad(lambda: self.transform(item), sample_id, self.modality, source)
+        return index, sample_id, source, read_or_bad(lambda: self.transform(item), sample_id, self.modality, source)
 
 
 class SkipCollate:
@@ -47,9 +51,30 @@ class SkipCollate:
         self.modality = modality
 
     def __call__(self, samples):
-        good, skipped = split_bad(samples, lambda sample: sample[2])
-        batch = get_modality(self.modality).collate([s[2] for s in good]) if good else None
-        return {"ids": [s[0] for s in good], "sources": [s[1] for s in good], "inputs": batch, "skipped": skipped}
+        good, skipped = split_bad(samples, lambda sample: sample[3])
+        bad_rows = [s[0] for s in samples if isinstance(s[3], BadSample)]
+        batch = get_modality(self.modality).collate([s[3] for s in good]) if good else None
+        return {"rows": [s[0] for s in good], "ids": [s[1] for s in good], "sources": [s[2] for s in good],
+                "inputs": batch, "skipped": skipped, "skipped_rows": bad_rows}
+
+
+class ShardSampler(Sampler):
+    """The rows of this rank's pending shards, in order (rank read when iteration starts)."""
+
+    def __init__(self, plan: ShardPlan, pending: Sequence[int]):
+        self.plan, self.pending = plan, list(pending)
+
+    def _mine(self) -> List[int]:
+        dist = torch.distributed
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        return self.pending[rank::world]
+
+    def __iter__(self):
+        for shard in self._mine():
+            yield from range(*self.plan.bounds(shard))
+
+    def __len__(self) -> int:
+        return sum(hi - lo for lo, hi in map(self.plan.bounds, self._mine()))
 
 
 class EmbedModule(L.LightningModule):
@@ -64,46 +89,107 @@ class EmbedModule(L.LightningModule):
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         fail_on_bad(batch["skipped"], self.on_bad_sample)
         embeddings = self.encoder(batch["inputs"]) if batch["inputs"] is not None else None
-        return {"embeddings": embeddings, "ids": batch["ids"], "sources": batch["sources"], "skipped": batch["skipped"]}
+        return {**batch, "inputs": None, "embeddings": embeddings}
+
+
+class _Buffer:
+    """Rows of one shard gathered so far (embedded and skipped)."""
+
+    def __init__(self):
+        self.rows: List[int] = []
+        self.emb: List[torch.Tensor] = []
+        self.ids: List[str] = []
+        self.sources: List[str] = []
+        self.skipped: List[Dict[str, str]] = []
+        self.seen = 0
 
 
 class ShardWriter(BasePredictionWriter):
-    """Writes one shard per batch and rank: ``<modality>-r<rank>-b<batch>.safetensors``."""
+    """Buffers this rank's rows by shard and writes each shard (``<modality>-s<index>``) once complete."""
 
-    def __init__(self, out_dir, modality: str):
+    def __init__(self, out_dir, plan: ShardPlan, dim: int):
         super().__init__(write_interval="batch")
-        self.out_dir, self.modality = Path(out_dir), modality
+        self.out_dir, self.plan, self.dim = Path(out_dir), plan, dim
         self.written = 0
+        self.shards_written = 0
         self.skipped: list[BadSample] = []
+        self._buffers: Dict[int, _Buffer] = {}
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
         self.skipped.extend(prediction["skipped"])
-        if prediction["embeddings"] is None:
-            return
-        name = f"{self.modality}-r{trainer.global_rank:03d}-d{dataloader_idx}-b{batch_idx:06d}"
-        write_shard(self.out_dir / name, prediction["embeddings"].float().cpu(), prediction["ids"],
-                    self.modality, prediction["sources"])
-        self.written += len(prediction["ids"])
+        emb = prediction["embeddings"]
+        emb = emb.detach().float().cpu() if emb is not None else None
+        for i, row in enumerate(prediction["rows"]):
+            buf = self._buffer(row)
+            buf.rows.append(row)
+            buf.emb.append(emb[i])
+            buf.ids.append(prediction["ids"][i])
+            buf.sources.append(prediction["sources"][i])
+        for row, bad in zip(prediction["skipped_rows"], prediction["skipped"]):
+            self._buffer(row).skipped.append({"id": bad.id, "source": bad.source, "message": bad.message})
+        for row in list(prediction["rows"]) + list(prediction["skipped_rows"]):
+            shard = self.plan.shard_of(row)
+            buf = self._buffers.get(shard)
+            if buf is not None:
+                buf.seen += 1
+                lo, hi = self.plan.bounds(shard)
+                if buf.seen == hi - lo:
+                    self._flush(shard, trainer.global_rank)
+
+    def _buffer(self, row: int) -> _Buffer:
+        return self._buffers.setdefault(self.plan.shard_of(row), _Buffer())
+
+    def _flush(self, shard: int, rank: int) -> None:
+        buf = self._buffers.pop(shard)
+        order = sorted(range(len(buf.rows)), key=buf.rows.__getitem__)
+        emb = torch.stack([buf.emb[i] for i in order]) if order else torch.empty(0, self.dim)
+        extra = {"plan": self.plan.digest, "shard": shard, "rows": list(self.plan.bounds(shard)), "rank": rank,
+                 "skipped": buf.skipped}
+        write_shard(self.out_dir / shard_name(self.plan.modality, shard), emb, [buf.ids[i] for i in order],
+                    self.plan.modality, [buf.sources[i] for i in order], extra=extra)
+        self.written += len(order)
+        self.shards_written += 1
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        if self._buffers:  # every row of every shard passes through here; a leftover is a bug, not bad data
+            raise RuntimeError(f"shards {sorted(self._buffers)} did not receive all their rows")
+        trainer.strategy.barrier("shards-written")  # rank 0 then counts every rank's shards on disk
 
 
 def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], out_dir, batch_size: int = 64,
                     num_workers: int = 0, on_bad_sample: str = "skip", accelerator: str = "auto",
-                    devices: Any = 1, precision: str = "32-true", progress: bool = True) -> dict:
-    """Embed ``rows`` of one modality with ``model`` (a MultiModalModel) into shards in ``out_dir``."""
+                    devices: Any = 1, precision: str = "32-true", progress: bool = True,
+                    shard_mb: float = DEFAULT_SHARD_MB, overwrite: bool = False, num_nodes: int = 1) -> dict:
+    """Embed ``rows`` of one modality with ``model`` (a MultiModalModel) into shards in ``out_dir``.
+
+    A rerun with the same inputs, model, precision and shard size skips the shards already
+    written; a changed run is refused unless ``overwrite``.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     encoder = model.encoder(modality)
     policy = check_policy(on_bad_sample)
-    dataset = EmbedItemsDataset(rows, model.transform(modality), modality)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=SkipCollate(modality))
-    writer = ShardWriter(out_dir, modality)
-    # Lightning's precision plugin casts the module and the float inputs (bf16-true) or autocasts
-    trainer = make_trainer(accelerator=accelerator, devices=devices, precision=precision, callbacks=[writer],
-                           progress=progress)
-    trainer.predict(EmbedModule(encoder, policy), loader, return_predictions=False)
-    skipped = [bad.source for bad in writer.skipped]
-    for bad in writer.skipped[:10]:
-        log.warning("%s: skipped unreadable %s: %s", modality, bad.source, bad.message)
+    plan = make_plan(modality, rows, encoder, precision, model.embed_dim, shard_mb)
+    done = prepare_run(out_dir, plan, overwrite)
+    pending = [s for s in range(plan.num_shards) if s not in done]
+    if done:
+        log.info("%s: %d of %d shard(s) already written, embedding the other %d", modality, len(done),
+                 plan.num_shards, len(pending))
+    writer = ShardWriter(out_dir, plan, model.embed_dim)
+    if pending:
+        dataset = EmbedItemsDataset(rows, model.transform(modality), modality)
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, sampler=ShardSampler(plan, pending),
+                            collate_fn=SkipCollate(modality))
+        # Lightning's precision plugin casts the module and the float inputs (bf16-true) or autocasts;
+        # the sampler already splits shards between ranks, so Lightning must not add its own
+        trainer = make_trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision,
+                               callbacks=[writer], progress=progress, use_distributed_sampler=False)
+        trainer.predict(EmbedModule(encoder, policy), loader, return_predictions=False)
+    finished = finished_shards(out_dir, plan)  # every rank's, read back from the sidecars
+    skipped = skipped_in(out_dir, plan, finished)
+    for bad in skipped[:10]:
+        log.warning("%s: skipped unreadable %s: %s", modality, bad["source"], bad["message"])
     if len(skipped) > 10:
         log.warning("%s: ... and %d more unreadable file(s)", modality, len(skipped) - 10)
-    return {"modality": modality, "embedded": writer.written, "skipped": skipped, "out_dir": str(out_dir)}
+    return {"modality": modality, "embedded": rows_in(out_dir, plan, finished),
+            "skipped": [bad["source"] for bad in skipped], "out_dir": str(out_dir), "shards": plan.num_shards,
+            "finished_shards": len(finished), "resumed_shards": len(done)}

@@ -1,6 +1,7 @@
 """Embedding index and cross-modal queries (exact torch search, faiss ANN, persistence).
 
-Public surface: ``EmbeddingIndex``, ``SearchResult``, ``AnnConfig``, ``query_vector``,
+Public surface: ``EmbeddingIndex`` (``build_ann("IVF1024,Flat")`` for a saved, calibrated faiss
+index), ``SearchResult``, ``AnnConfig``, ``query_vector``,
 ``write_shard`` / ``read_shards`` (embedding shard format), ``build_index_from_shards``,
 ``QueryTerm`` / ``search_terms`` (a query of text, file and vector terms) with ``TermEmbedder``
 (embeds those terms with a saved model), ``IndexFileError``.

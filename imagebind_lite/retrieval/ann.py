@@ -1,9 +1,12 @@
-"""Approximate search through faiss (HNSW or IVF), one sub-index per modality.
+"""Approximate search through faiss, one sub-index per modality, built from a factory string.
 
 One sub-index per modality makes the modality filter exact for the approximate backend too
 (searching more and filtering afterwards can return fewer than k hits when a modality is rare).
-Sub-indexes are built lazily on the first approximate search and extended incrementally with
-the rows added since (HNSW and trained IVF both support ``add``), under a writer lock.
+Two lives: an index built with ``AnnConfig.factory`` (``index build --ann IVF1024,Flat``) is
+trained once on a seeded sample, calibrated (``ann_tune.py``), saved with the index and loaded
+by every later process, never retrained; without a factory string the sub-indexes are built
+lazily in memory on the first approximate search (IVF with sqrt(N) lists, or HNSW). Either way
+rows added later extend the sub-indexes incrementally, under a writer lock.
 References: faiss wiki "Guidelines to choose an index"; Malkov & Yashunin 2018 (HNSW).
 """
 from __future__ import annotations
@@ -16,143 +19,173 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from imagebind_lite.errors import InputError
+
+from .ann_factory import (FLAT_SPEC, centroids_to_train, hnsw_of, is_lossy, ivf_of, make_index, min_rows,
+                          require_faiss, training_sample, with_ids)
+from .ann_sub import SubIndex
+from .ann_tune import calibrate, sample_queries
 from .rwlock import ReadWriteLock
 
 log = logging.getLogger(__name__)
 
+__all__ = ["AnnConfig", "FaissBackend", "require_faiss"]
 
-def require_faiss():
-    """Import faiss or explain how to get it (it is optional: exact search needs only torch)."""
-    try:
-        import faiss  # noqa: WPS433 (optional dependency, imported where needed)
-    except ImportError as exc:
-        raise ImportError(
-            "approximate search needs faiss: `pip install faiss-cpu` "
-            "(or search with backend='exact', which needs only torch)") from exc
-    return faiss
+# Lossy codes re-score this many times k candidates exactly by default. Measured on 100k x 512
+# rows of benchmarks/bench_index.py's collection with IVF256,PQ64 at nprobe 16: recall@10 0.53
+# from the PQ scores alone, 0.89 re-scoring 4 x k, 0.99 at 10 x k, 0.997 at 20 x k.
+DEFAULT_RERANK = 10
 
 
 @dataclass
 class AnnConfig:
-    kind: str = "ivf"              # "ivf" (k-means lists; builds ~10x faster on CPU) or "hnsw" (graph)
+    factory: Optional[str] = None  # faiss index-factory string ("IVF1024,Flat", "HNSW32"...): a saved, trained index
+    kind: str = "ivf"              # without factory: "ivf" (k-means lists; builds ~10x faster on CPU) or "hnsw"
     hnsw_m: int = 32               # HNSW neighbours per node: memory/recall trade-off
     ef_construction: int = 80      # HNSW build beam width: build time vs graph quality
-    ef_search: int = 128           # HNSW search beam width (raised to k when k is larger)
-    nlist: Optional[int] = None    # IVF lists; None = sqrt(rows) (cheap k-means on a CPU)
-    nprobe: int = 32               # IVF lists visited per query: speed vs recall
-    train_per_list: int = 64       # IVF k-means sample = this x nlist rows (faiss warns below 39)
+    ef_search: Optional[int] = None  # HNSW search beam width; None: calibrated (saved) or 128
+    nlist: Optional[int] = None    # IVF lists without factory; None = sqrt(rows) (cheap k-means on a CPU)
+    nprobe: Optional[int] = None   # IVF lists visited per query; None: calibrated (saved) or 32
+    rerank: Optional[int] = None   # re-score k x rerank candidates exactly; None: 10 for lossy codes, else 0
+    train_per_list: int = 64       # k-means sample = this x centroids rows (faiss warns below 39)
+    train_size: Optional[int] = None  # explicit training-sample size (overrides train_per_list)
     flat_below: int = 2048         # sub-indexes this small stay exact (ANN buys nothing there)
-    seed: int = 0                  # k-means sampling seed, for reproducible builds
-
-
-class _SubIndex:
-    """The faiss index of one modality and the global row of each of its entries."""
-
-    def __init__(self, index, rows: np.ndarray, seen: int):
-        self.index = index
-        self.rows = rows          # int64 global row per faiss id
-        self.seen = seen          # store rows [0, seen) have been scanned for this modality
-        self.built_rows = len(rows)  # size when built: IVF lists sized for it
-
-    def extend(self, emb: torch.Tensor, rows: np.ndarray, seen: int) -> None:
-        if len(rows):
-            self.index.add(np.ascontiguousarray(emb[torch.from_numpy(rows)].numpy()))
-            self.rows = np.concatenate([self.rows, rows])
-        self.seen = seen
+    target_recall: float = 0.95    # calibration target for the saved defaults (recall@10 vs exact)
+    calibration_queries: int = 256  # queries sampled from the index to calibrate (0: no calibration)
+    seed: int = 0                  # sampling seed, for reproducible builds
 
 
 class FaissBackend:
-    """Lazily built, incrementally extended faiss sub-indexes, one per modality code."""
+    """Per-modality faiss sub-indexes (keyed by modality code), built, extended, searched, saved."""
 
     def __init__(self, dim: int, config: Optional[AnnConfig] = None):
         self.faiss = require_faiss()
         self.dim = dim
         self.config = config or AnnConfig()
-        if self.config.kind not in ("hnsw", "ivf"):
+        if self.config.factory is None and self.config.kind not in ("hnsw", "ivf"):
             raise ValueError(f"AnnConfig.kind must be 'hnsw' or 'ivf', got {self.config.kind!r}")
-        self._subs: Dict[int, _SubIndex] = {}
-        self._synced = 0
+        if self.config.factory is not None:
+            make_index(self.faiss, dim, self.config.factory)  # a bad spec fails now, not after the build
+        if not 0.0 < self.config.target_recall <= 1.0:
+            raise InputError(f"the target recall must be in (0, 1], got {self.config.target_recall}")
+        self.subs: Dict[int, SubIndex] = {}
+        self.synced = 0          # store rows [0, synced) are in the sub-indexes
+        self.progress = None     # callable(total, desc) -> tqdm-like, for long builds
         self._lock = ReadWriteLock()
 
-    def _new_index(self, emb: np.ndarray):
-        faiss, cfg = self.faiss, self.config
-        n = emb.shape[0]
-        if n < cfg.flat_below:
-            return faiss.IndexFlatIP(self.dim)
+    @property
+    def saved_kind(self) -> bool:
+        """True for an index built from a factory string (saved with the index directory)."""
+        return self.config.factory is not None
+
+    # ----- building ---------------------------------------------------------------------------
+    def _spec_for(self, n: int) -> str:
+        cfg = self.config
+        if cfg.factory is not None:
+            return cfg.factory
         if cfg.kind == "hnsw":
-            index = faiss.IndexHNSWFlat(self.dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = cfg.ef_construction
-            return index
-        nlist = min(n, cfg.nlist or max(1, int(math.sqrt(n))))
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(cfg.seed)
-        train = cfg.train_per_list * nlist
-        sample = emb if n <= train else emb[np.sort(rng.choice(n, train, replace=False))]
-        index.train(np.ascontiguousarray(sample))
-        return index
+            return f"HNSW{cfg.hnsw_m},Flat"
+        return f"IVF{min(n, cfg.nlist or max(1, int(math.sqrt(n))))},Flat"
+
+    def _new_sub(self, emb: torch.Tensor, rows: np.ndarray) -> SubIndex:
+        faiss, cfg, n = self.faiss, self.config, len(rows)
+        spec = self._spec_for(n)
+        index = make_index(faiss, self.dim, spec)
+        if n < min_rows(faiss, index, spec, cfg.flat_below):
+            if cfg.factory is not None and n >= cfg.flat_below:
+                log.info("%d rows are too few to train %s (it needs %d); this modality stays exact", n, spec,
+                         min_rows(faiss, index, spec, cfg.flat_below))
+            return SubIndex(with_ids(faiss, make_index(faiss, self.dim, FLAT_SPEC)), FLAT_SPEC, trained_rows=n)
+        if hnsw_of(faiss, index) is not None:
+            hnsw_of(faiss, index).hnsw.efConstruction = cfg.ef_construction
+        if not index.is_trained:
+            size = cfg.train_size or cfg.train_per_list * centroids_to_train(faiss, index, spec)
+            index.train(training_sample(emb, rows, max(size, 1), cfg.seed))
+        rerank = cfg.rerank if cfg.rerank is not None else (DEFAULT_RERANK if is_lossy(faiss, index) else 0)
+        return SubIndex(with_ids(faiss, index), spec, trained_rows=n, rerank=rerank)
+
+    def _build(self, emb: torch.Tensor, rows: np.ndarray) -> SubIndex:
+        sub = self._new_sub(emb, rows)
+        bar = self.progress(len(rows), f"adding rows to {sub.spec}") if self.progress and len(rows) > 100_000 else None
+        sub.add(emb, rows, bar)
+        if bar is not None:
+            bar.close()
+        log.debug("built %s over %d rows", sub.spec, len(rows))
+        return sub
+
+    def _outgrown(self, sub: SubIndex, total: int) -> bool:
+        if sub.spec == FLAT_SPEC:
+            probe = make_index(self.faiss, self.dim, self._spec_for(total))
+            return total >= min_rows(self.faiss, probe, self._spec_for(total), self.config.flat_below)
+        # an in-memory IVF with sqrt(N) lists fixed at build: 4x more rows = 4x longer lists, so
+        # rebuild; a saved index is extended instead (retraining is what it exists to avoid)
+        return not self.saved_kind and ivf_of(self.faiss, sub.index) is not None and total >= 4 * sub.trained_rows
 
     def _rows_of(self, codes: torch.Tensor, code: int, start: int, n: int) -> np.ndarray:
         return (torch.nonzero(codes[start:n] == code).flatten() + start).numpy().astype(np.int64)
 
-    def _build(self, emb: torch.Tensor, rows: np.ndarray, n: int) -> _SubIndex:
-        data = np.ascontiguousarray(emb[torch.from_numpy(rows)].numpy())
-        index = self._new_index(data)
-        log.info("built %s over %d rows", type(index).__name__, len(rows))
-        index.add(data)
-        return _SubIndex(index, rows, n)
-
-    def _outgrown(self, sub: _SubIndex, total: int) -> bool:
-        if isinstance(sub.index, self.faiss.IndexFlat):
-            return total >= self.config.flat_below
-        # IVF with nlist fixed at build: 4x more rows means 4x longer lists, so retrain
-        return isinstance(sub.index, self.faiss.IndexIVF) and total >= 4 * sub.built_rows
-
     def _sync(self, emb: torch.Tensor, codes: torch.Tensor, n: int) -> None:
-        for code in torch.unique(codes[self._synced:n]).tolist():
-            sub = self._subs.get(code)
-            new_rows = self._rows_of(codes, code, sub.seen if sub else 0, n)
-            if sub is None or self._outgrown(sub, len(sub.rows) + len(new_rows)):
-                # (re)build: a flat index past flat_below, or IVF lists sized for far fewer rows
-                self._subs[code] = self._build(emb, self._rows_of(codes, code, 0, n), n)
+        changed = []
+        for code in torch.unique(codes[self.synced:n]).tolist():
+            sub = self.subs.get(code)
+            new_rows = self._rows_of(codes, code, self.synced if sub else 0, n)
+            if sub is None or self._outgrown(sub, sub.count + len(new_rows)):
+                self.subs[code] = self._build(emb, self._rows_of(codes, code, 0, n))
+                changed.append(code)
             else:
-                sub.extend(emb, new_rows, n)
-        for sub in self._subs.values():
-            sub.seen = n
-        self._synced = n
+                sub.add(emb, new_rows)
+        self.synced = n
+        if self.saved_kind and changed:
+            self._set_defaults(emb, codes, n, changed)
 
-    def _params(self, index, k: int):
-        faiss = self.faiss
-        # per-call search parameters: setting index.hnsw.efSearch would race between threads
-        if isinstance(index, faiss.IndexHNSW):
-            return faiss.SearchParametersHNSW(efSearch=max(self.config.ef_search, k))
-        if isinstance(index, faiss.IndexIVF):
-            return faiss.SearchParametersIVF(nprobe=min(self.config.nprobe, index.nlist))
-        return None
+    def _set_defaults(self, emb: torch.Tensor, codes: torch.Tensor, n: int, changed: Sequence[int]) -> None:
+        """Search defaults of new sub-indexes: the configured ones, or calibrated against exact search."""
+        cfg = self.config
+        if cfg.nprobe is not None or cfg.ef_search is not None or not cfg.calibration_queries:
+            for code in changed:  # fixed by the caller: saved as given
+                sub = self.subs[code]
+                sub.nprobe = cfg.nprobe if ivf_of(self.faiss, sub.index) is not None else None
+                sub.ef_search = cfg.ef_search if hnsw_of(self.faiss, sub.index) is not None else None
+            return
+        queries = sample_queries(emb, n, cfg.calibration_queries, cfg.seed)
+        for code in changed:
+            calibrate(self.faiss, self.subs[code], emb, codes[:n], code, queries, cfg.target_recall,
+                      tune_rerank=cfg.rerank is None)
 
     def build(self, emb: torch.Tensor, codes: torch.Tensor, n: int) -> None:
         """Build or extend the sub-indexes now (otherwise the next search does it)."""
-        if self._synced != n:
+        if self.synced != n:
             with self._lock.write():
-                if self._synced < n:
+                if self.synced < n:
                     self._sync(emb, codes, n)
 
+    def adopt(self, subs: Dict[int, SubIndex], synced: int) -> None:
+        """Take sub-indexes loaded from disk, covering store rows ``[0, synced)``."""
+        with self._lock.write():
+            self.subs, self.synced = dict(subs), synced
+
+    # ----- searching --------------------------------------------------------------------------
     def search(self, emb: torch.Tensor, codes: torch.Tensor, n: int, queries: torch.Tensor, k: int,
-               wanted: Optional[Sequence[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
+               wanted: Optional[Sequence[int]], options: Optional[Dict[str, Optional[int]]] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Top-k ``(scores, global rows)``; -inf / -1 pad when fewer rows match."""
         self.build(emb, codes, n)
         q = np.ascontiguousarray(queries.numpy().astype(np.float32))
+        opts = {"nprobe": self.config.nprobe, "ef_search": self.config.ef_search, "rerank": None}
+        opts.update({key: value for key, value in (options or {}).items() if value is not None})
         all_s: List[np.ndarray] = []
         all_i: List[np.ndarray] = []
         with self._lock.read():
-            for code, sub in self._subs.items():
+            for code, sub in self.subs.items():
                 if wanted is not None and code not in wanted:
                     continue
-                scores, local = sub.index.search(q, min(k, len(sub.rows)), params=self._params(sub.index, k))
-                scores = np.where(local >= 0, scores, -np.inf)
+                scores, rows = sub.search(self.faiss, q, k, emb, opts)
                 all_s.append(scores)
-                all_i.append(np.where(local >= 0, sub.rows[np.maximum(local, 0)], -1))
+                all_i.append(rows)
         return _merge_subresults(all_s, all_i, queries.shape[0], k)
+
+    def describe(self, names: Sequence[str]) -> Dict[str, dict]:
+        return {names[code]: sub.describe() for code, sub in sorted(self.subs.items())}
 
 
 def _merge_subresults(all_s, all_i, nq: int, k: int) -> Tuple[torch.Tensor, torch.Tensor]:

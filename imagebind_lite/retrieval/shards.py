@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,7 +20,7 @@ from imagebind_lite.errors import InputError
 
 from imagebind_lite.atomic import atomic_path, atomic_write_text
 from .errors import IndexFileError
-from .persistence import sha256_file
+from .integrity import sha256_file
 
 SHARD_FORMAT = "imagebind-lite-embedding-shard"
 SHARD_VERSION = 1
@@ -40,8 +40,11 @@ def _sidecar(path: Path) -> Path:
 
 
 def write_shard(path, emb: torch.Tensor, ids: Sequence[str], modality: Union[str, Sequence[str]],
-                sources: Optional[Sequence[str]] = None) -> Path:
-    """Write one shard (tensor file + JSON sidecar); returns the tensor file's path."""
+                sources: Optional[Sequence[str]] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
+    """Write one shard (tensor file + JSON sidecar); returns the tensor file's path.
+
+    ``extra``: more sidecar fields (an embedding run records the shard's place in its plan).
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -58,22 +61,32 @@ def write_shard(path, emb: torch.Tensor, ids: Sequence[str], modality: Union[str
         digest = sha256_file(tmp)
         meta = {"format": SHARD_FORMAT, "format_version": SHARD_VERSION, "count": n,
                 "dim": int(emb.shape[1]), "sha256": digest, "ids": [str(i) for i in ids],
-                "modalities": mods, "sources": srcs}
+                "modalities": mods, "sources": srcs, **(extra or {})}
         # sidecar first: a tensor file without its sidecar is never picked up by read_shards
         atomic_write_text(_sidecar(path), json.dumps(meta))
     return path
 
 
+def read_sidecar(path) -> Dict[str, Any]:
+    """The checked JSON sidecar of shard ``path`` (the tensor file is not read)."""
+    side = _sidecar(Path(path))
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexFileError(f"shard sidecar is missing or not JSON ({exc})", source=str(side)) from exc
+    if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT or meta.get("format_version") != SHARD_VERSION:
+        raise IndexFileError("not an embedding shard sidecar of a supported version", source=str(side))
+    n = meta.get("count")
+    if not isinstance(n, int) or not isinstance(meta.get("dim"), int) or any(
+            not isinstance(meta.get(k), list) or len(meta[k]) != n for k in ("ids", "modalities", "sources")):
+        raise IndexFileError("shard sidecar fields are missing or disagree with its row count", source=str(side))
+    return meta
+
+
 def read_shard(path) -> Shard:
     """Read and verify one shard."""
     path = Path(path)
-    side = _sidecar(path)
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexFileError(f"shard sidecar is missing or not JSON ({exc})", source=str(side)) from exc
-    if meta.get("format") != SHARD_FORMAT or meta.get("format_version") != SHARD_VERSION:
-        raise IndexFileError("not an embedding shard sidecar of a supported version", source=str(side))
+    meta = read_sidecar(path)
     if not path.is_file() or sha256_file(path) != meta.get("sha256"):
         raise IndexFileError("shard tensor file is missing, truncated or modified", source=str(path))
     emb = load_file(str(path)).get("embeddings")
@@ -84,8 +97,8 @@ def read_shard(path) -> Shard:
     return Shard(emb.float(), meta["ids"], meta["modalities"], meta["sources"], path)
 
 
-def read_shards(directory) -> Iterator[Shard]:
-    """Yield every shard of ``directory`` (those with a sidecar) in file-name order."""
+def shard_paths(directory) -> List[Path]:
+    """Tensor files of every shard of ``directory`` (those with a sidecar), in file-name order."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError("embedding shard directory does not exist", source=str(directory))
@@ -93,5 +106,10 @@ def read_shards(directory) -> Iterator[Shard]:
     if not paths:
         raise InputError("no embedding shards (*.safetensors with a .json sidecar) found",
                          source=str(directory))
-    for path in paths:
+    return paths
+
+
+def read_shards(directory) -> Iterator[Shard]:
+    """Yield every shard of ``directory`` (those with a sidecar) in file-name order."""
+    for path in shard_paths(directory):
         yield read_shard(path)

@@ -3,7 +3,9 @@
 Appends amortise to O(1) per row (capacity doubling, as a Python list does), so building an
 index from many small shards never re-copies the whole collection on every add. Readers take
 a snapshot ``(embeddings[:n], codes[:n])``: rows appended later land beyond ``n`` or in a new
-buffer, so a concurrent search never sees a half-written row.
+buffer, so a concurrent search never sees a half-written row. A loaded index starts from the
+saved file's memory map and its stored string columns; the id -> row map (only adds and id
+lookups need it) is built on first use, not at load.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from imagebind_lite.errors import InputError
+
+from .columns import StringColumn
 
 
 class RowStore:
@@ -24,17 +28,37 @@ class RowStore:
         self._emb = torch.empty(0, dim, dtype=torch.float32)
         self._codes = torch.empty(0, dtype=torch.int16)  # modality code per row; int16 = 2 B/row
         self._n = 0
-        self.ids: List[str] = []
-        self.sources: List[str] = []
+        self.ids = StringColumn()
+        self.sources = StringColumn()
         self.modality_names: List[str] = []
         self._code_of: Dict[str, int] = {}
-        self._row_of: Dict[str, int] = {}
+        self._row_of_map: Optional[Dict[str, int]] = {}
+
+    @classmethod
+    def from_stored(cls, stored) -> "RowStore":
+        """Rows of a loaded ``persistence.StoredIndex`` (memory-mapped, not copied)."""
+        store = cls(stored.meta["dim"])
+        store._emb, store._codes, store._n = stored.embeddings, stored.codes, stored.embeddings.shape[0]
+        store.ids, store.sources = stored.ids, stored.sources
+        store.modality_names = list(stored.modality_names)
+        store._code_of = {name: i for i, name in enumerate(store.modality_names)}
+        store._row_of_map = None
+        return store
 
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def _row_of(self) -> Dict[str, int]:
+        if self._row_of_map is None:
+            self._row_of_map = {id_: row for row, id_ in enumerate(self.ids[: self._n])}
+        return self._row_of_map
+
     def row_of(self, id_: str) -> int:
         return self._row_of[id_]
+
+    def has_modality(self, modality: str) -> bool:
+        return modality in self._code_of
 
     def code(self, modality: str, create: bool = False) -> int:
         if modality not in self._code_of:
@@ -49,10 +73,11 @@ class RowStore:
 
     def check_new_ids(self, ids: Sequence[str], modality: str) -> None:
         seen = set()
+        existing = self._row_of
         for id_ in ids:
             if not isinstance(id_, str):
                 raise InputError(f"ids must be strings, got {type(id_).__name__}", modality=modality)
-            if id_ in self._row_of or id_ in seen:
+            if id_ in existing or id_ in seen:
                 raise InputError(f"duplicate id {id_!r}: ids must be unique in an index", modality=modality,
                                  source=id_)
             seen.add(id_)

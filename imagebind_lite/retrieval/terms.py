@@ -63,12 +63,17 @@ def query_from_terms(terms: Sequence[QueryTerm], embed_fn: Optional[EmbedFn] = N
 
 def search_terms(index: Union[EmbeddingIndex, str, Path], terms: Sequence[QueryTerm],
                  embed_fn: Optional[EmbedFn] = None, k: int = 10, modality=None,
-                 backend: str = "auto") -> List[SearchResult]:
-    """The ``k`` nearest rows of ``index`` (an index or its directory) to the combined terms."""
+                 backend: str = "auto", **options) -> List[SearchResult]:
+    """The ``k`` nearest rows of ``index`` (an index or its directory) to the combined terms.
+
+    ``options``: ``nprobe`` / ``ef_search`` / ``rerank`` for the ANN backend. A directory is
+    loaded read-only (memory-mapped), and the filter is checked before any model runs.
+    """
     source = None if isinstance(index, EmbeddingIndex) else str(index)
     if source is not None:
-        index = EmbeddingIndex.load(index)
+        index = EmbeddingIndex.load(index, read_only=True)
+    index.check_filter(modality)  # a misspelt filter fails before any model runs
     vec = query_from_terms(terms, embed_fn)
     if vec.numel() != index.dim:
         raise InputError(f"query has dimension {vec.numel()} but the index has {index.dim}", source=source)
-    return index.search(vec, k=k, modality=modality, backend=backend)[0]
+    return index.search(vec, k=k, modality=modality, backend=backend, **options)[0]

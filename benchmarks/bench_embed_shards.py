@@ -1,0 +1,117 @@
+"""``embed`` at scale: shard count and the cost of writing shards against embedding alone.
+
+100k small items (captions: the text encoder reads no file, so the loop is as fast as it gets
+and the writing share as large as it gets) go through the same Lightning predict loop twice,
+interleaved, best of ``--repeats``:
+
+- embedding alone: the predict loop with the same data loader and sampler, predictions dropped;
+- ``embed_to_shards``: the same, buffering rows into ~64 MiB shards and writing them (tensor
+  file + sidecar, hashed, atomically).
+
+It prints the shard count (and what one shard per 64-row batch gave before), the bytes written
+and the overhead of writing. Goal: <= 5 %.
+
+    python benchmarks/bench_embed_shards.py                 # 100k captions, D=512
+    python benchmarks/bench_embed_shards.py --smoke         # 2k captions: checks the script runs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from imagebind_lite import MultiModalModel
+from imagebind_lite.demo.logs import quiet_lightning
+from imagebind_lite.inference.predict import (EmbedItemsDataset, EmbedModule, ShardSampler, SkipCollate,
+                                              embed_to_shards)
+from imagebind_lite.inference.shard_plan import make_plan
+from imagebind_lite.training.api import make_trainer
+
+log = logging.getLogger("bench_embed_shards")
+WORDS = ("dog", "kettle", "drum", "boat", "fan", "bell", "cat", "car", "bird", "train", "clock", "horn")
+
+
+def captions(n: int):
+    return [(f"text:c{i}", f"a {WORDS[i % 12]} next to a {WORDS[(i // 12) % 12]}, take {i}",
+             f"caption {i}") for i in range(n)]
+
+
+def embed_alone(model, rows, args) -> float:
+    plan = make_plan("text", rows, model.encoder("text"), "32-true", model.embed_dim, args.shard_mb)
+    loader = DataLoader(EmbedItemsDataset(rows, model.transform("text"), "text"), batch_size=args.batch_size,
+                        sampler=ShardSampler(plan, range(plan.num_shards)), collate_fn=SkipCollate("text"))
+    trainer = make_trainer(accelerator="cpu", devices=1, progress=False, use_distributed_sampler=False)
+    start = time.perf_counter()
+    trainer.predict(EmbedModule(model.encoder("text")), loader, return_predictions=False)
+    return time.perf_counter() - start
+
+
+def embed_sharded(model, rows, out: Path, args) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    embed_to_shards(model, "text", rows, out, batch_size=args.batch_size, accelerator="cpu", progress=False,
+                    shard_mb=args.shard_mb)
+    return time.perf_counter() - start
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard-mb", type=float, default=64.0)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--workdir", type=Path)
+    p.add_argument("--json", default=None)
+    p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.items, args.dim, args.repeats, args.shard_mb = 600, 64, 1, 0.1
+    return args
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    quiet_lightning()
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_embed-"))
+    try:
+        torch.manual_seed(0)
+        model = MultiModalModel.from_presets({"text": "tiny"}, embed_dim=args.dim).eval()
+        rows = captions(args.items)
+        embed_alone(model, rows[: 4 * args.batch_size], args)  # warm-up: tokenizer, first forwards
+        alone, sharded = float("inf"), float("inf")
+        for _ in range(args.repeats):  # interleaved, so load from other processes hits both alike
+            alone = min(alone, embed_alone(model, rows, args))
+            sharded = min(sharded, embed_sharded(model, rows, work / "shards", args))
+        files = sorted((work / "shards").glob("text-s*.safetensors"))
+        written = sum(p.stat().st_size + p.with_suffix(".json").stat().st_size for p in files)
+        res = {"items": args.items, "dim": args.dim, "shards": len(files), "bytes_written": written,
+               "one_per_batch_shards": -(-args.items // args.batch_size), "embed_alone_s": alone,
+               "embed_with_shards_s": sharded, "overhead": sharded / alone - 1}
+        print(f"\n== embed {args.items} captions, D={args.dim}, batch {args.batch_size}, torch "
+              f"{torch.get_num_threads()} threads ==")
+        print(f"shards: {res['shards']} of ~{args.shard_mb:g} MiB ({written / 2**20:.0f} MiB written; one shard per "
+              f"batch would be {res['one_per_batch_shards']} shards)")
+        print(f"embedding alone {alone:.2f} s, with shard writing {sharded:.2f} s: overhead "
+              f"{100 * res['overhead']:+.1f} %")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
