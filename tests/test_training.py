@@ -9,7 +9,7 @@ from training_helpers import module, trainer, world_data
 
 import imagebind_lite
 from imagebind_lite.training import ExportSavedModel, PivotCache, ThroughputLogger
-from imagebind_lite.training.optim import param_groups, warmup_cosine_factor
+from imagebind_lite.training.optim import build_optimizer, param_groups, warmup_cosine_factor
 
 
 class _Recorder(pl.Callback):
@@ -49,6 +49,27 @@ def test_pivot_parameters_are_not_in_the_optimiser():
     norm = model.encoders["thermal"].head.norm
     assert id(norm.weight) in no_decay and id(norm.bias) in no_decay
     assert id(model.encoders["thermal"].head.proj.weight) not in no_decay
+
+
+def test_cpu_optimiser_uses_the_multi_tensor_kernel_with_the_same_update():
+    torch.manual_seed(0)
+    model = module(pairs=("thermal",))
+    fast = build_optimizer(model.named_parameters(), lr=1e-2, weight_decay=0.1)
+    assert all(group["foreach"] for group in fast.param_groups)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in trained]
+    for p in trained:
+        p.grad = torch.randn_like(p)
+    fast.step()
+    after_fast = [p.detach().clone() for p in trained]
+    with torch.no_grad():
+        for p, s in zip(trained, start):
+            p.copy_(s)
+    loop = torch.optim.AdamW(param_groups(model.named_parameters(), 0.1), lr=1e-2, betas=(0.9, 0.98), eps=1e-6,
+                             foreach=False)
+    loop.step()
+    for p, expected in zip(trained, after_fast):
+        torch.testing.assert_close(p.detach(), expected)
 
 
 def test_warmup_then_cosine():
