@@ -24,6 +24,7 @@ from imagebind_lite.config import EncoderConfig
 from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import ImageBindLiteError, InputError, UnknownNameError
 from imagebind_lite.layers import Head, Normalize, Stem
+from imagebind_lite.threads import one_intra_op_thread
 from imagebind_lite.trunk_kinds import KIND_ALIASES, TRANSFORMER, TRANSFORMER_KIND, BuiltTrunk, TrunkKind
 
 
@@ -187,6 +188,10 @@ class ModalityTransform:
         self.data = data
 
     def __call__(self, item: Any, source: str | None = None) -> torch.Tensor:
+        with one_intra_op_thread():  # small operations: see imagebind_lite/threads.py
+            return self._preprocess(item, source)
+
+    def _preprocess(self, item: Any, source: str | None) -> torch.Tensor:
         raw = self.spec.load(item)
         where = source or (str(item) if isinstance(item, (str, os.PathLike)) and not self.spec.strings_are_data else "<in-memory>")
         try:
