@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from imagebind_lite.training.datasets import fail_on_bad
+from imagebind_lite.training.datasets import Draw, fail_on_bad
 
 Cursor = Tuple[int, int, int]  # (epoch, cycle, batch index within the pass)
 
@@ -122,7 +122,10 @@ class PairLoader:
     def __iter__(self):
         start = self._start()
         epoch, cycle = self._epoch, self._cycle
-        self._index_sampler.indices = self._shard()[start * self.batch_size:]
+        indices = self._shard()[start * self.batch_size:]
+        if getattr(self.dataset, "augment", None) is not None:  # the pass seeds each sample's augmentation
+            indices = [Draw(index, epoch, cycle) for index in indices]
+        self._index_sampler.indices = indices
         for index, batch in enumerate(self.loader, start=start):
             fail_on_bad(batch.get("skipped", []), self.on_bad_sample)
             batch["cursor"] = (epoch, cycle, index)
