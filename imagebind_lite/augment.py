@@ -50,7 +50,7 @@ class Augmenter:
 
 
 def check_options(modality: str, options: Any, known: Mapping[str, str],
-                  refused: Mapping[str, str] = {}) -> dict:  # noqa: B006 (read-only default)
+                  refused: Optional[Mapping[str, str]] = None) -> dict:
     """``options`` as a dict, or ``InputError`` for a non-mapping, a key the modality does not
     know (listing the known ones) or a key it refuses on purpose (``refused``: key -> why)."""
     if options is None:
@@ -59,7 +59,7 @@ def check_options(modality: str, options: Any, known: Mapping[str, str],
         raise InputError(f"augment options must be a mapping of option -> value, got {type(options).__name__}",
                          modality=modality)
     for key in options:
-        if key in refused:
+        if refused and key in refused:
             raise InputError(f"augmentation {key!r} is not offered: {refused[key]}", modality=modality)
         if key not in known:
             listing = "; ".join(f"{name} ({doc})" for name, doc in known.items())

@@ -73,7 +73,10 @@ def crop_box(height: int, width: int, scale: Tuple[float, float], ratio: Tuple[f
         if 0 < w <= width and 0 < h <= height:
             return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
     aspect = min(max(width / height, ratio[0]), ratio[1])  # e.g. a panorama: as wide as allowed
-    w, h = (width, min(height, round(width / aspect))) if width / height < aspect else (min(width, round(height * aspect)), height)
+    if width / height < aspect:
+        w, h = width, min(height, round(width / aspect))
+    else:
+        w, h = min(width, round(height * aspect)), height
     return (height - h) // 2, (width - w) // 2, h, w
 
 
