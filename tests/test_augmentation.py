@@ -167,3 +167,29 @@ def test_fit_with_augmentation_trains(tmp_path):
             world_data(train_size=16, cache_inputs=True,
                        augment={"thermal": {"crop_scale": [0.5, 1.0], "hflip": 0.5}, "depth": {"hflip": 0.5}}))
     assert run.global_step == 2
+
+
+class _GlobalDraws(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> float:
+        return float(np.random.random())  # numpy's global generator, as third-party code may use
+
+
+def _as_batch(items):
+    return {"x": items}
+
+
+def _first_global_draw(rank: int) -> float:
+    from imagebind_lite.training.data_order import PairLoader
+
+    torch.manual_seed(0)  # every rank's main process is seeded alike
+    loader = PairLoader(_GlobalDraws(), batch_size=1, collate_fn=_as_batch, shuffle=False, num_workers=1,
+                        drop_last=False, rank=rank, world_size=2)
+    return next(iter(loader))["x"][0]
+
+
+def test_loader_workers_of_each_rank_get_their_own_global_generators():
+    assert _first_global_draw(0) == _first_global_draw(0)
+    assert _first_global_draw(0) != _first_global_draw(1)

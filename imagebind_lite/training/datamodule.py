@@ -69,7 +69,8 @@ class PairDataModule(pl.LightningDataModule):
             mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
             use_pivot_cache: compute pivot embeddings once and reuse them every epoch.
             cache_inputs: preprocess every X item once and keep it in memory (fast epochs
-                after the first; costs memory: N x one sample tensor per pair).
+                after the first; costs memory: N x one sample tensor per pair); an augmented
+                modality keeps its decoded signal instead and augments it afresh each epoch.
             cache_dir: where cached pivot embeddings are stored (None: in memory for this run).
             on_bad_sample: "skip" (drop, count and report unreadable samples) or "fail".
             seed: seed of the per-epoch shuffling (same seed, same batches).
