@@ -1,6 +1,6 @@
 """The core's modules import one way, bottom to top, and never a specific modality.
 
-config/errors/atomic/empty_init -> towers, layers -> encoder -> trunk_kinds -> modality -> registry -> factory ->
+config/errors/atomic/empty_init -> towers, layers -> encoder -> trunk_kinds, augment -> modality -> registry -> factory ->
 embedding, saved_model -> model. A module imports only modules below it, at module level: an
 import hidden inside a function to dodge a cycle would make the order a fiction.
 """
