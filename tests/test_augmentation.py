@@ -96,6 +96,16 @@ def test_same_seed_same_batches_whatever_the_workers():
     assert not torch.equal(_first_batch(first), _first_batch(other_seed))
 
 
+def test_a_resumed_run_sees_the_augmentations_an_uninterrupted_one_would():
+    options = {"thermal": {"crop_scale": [0.3, 0.6], "hflip": 0.5}}
+    loader = _bound(world_data(train_size=24, augment=options)).train_dataloader().iterables["thermal"]
+    loader.set_epoch(1)
+    first, second = list(loader)[:2]
+    resumed = _bound(world_data(train_size=24, augment=options)).train_dataloader().iterables["thermal"]
+    resumed.resume_from(first["cursor"])
+    torch.testing.assert_close(next(iter(resumed))["thermal"], second["thermal"], rtol=0, atol=0)
+
+
 def test_cached_inputs_keep_the_signal_and_augment_after_it(monkeypatch):
     data = _bound(world_data(train_size=8, cache_inputs=True, augment={"audio": {"gain_db": 6, "time_mask": 20}}),
                   pairs=("audio",))
