@@ -7,6 +7,9 @@ stage (``build_stem``, ``build_trunk``, ``build_head``, ``build_post``) plus ``b
 for input handling only that modality needs. Only the stem has no default, so a new modality is
 usually a reader, a ``to_tensor`` and a stem: one short file. Other trunks plug in as named
 kinds (``trunk_kinds``, see ``trunk_kinds.py``) without touching the other stages.
+Training-time augmentation is one more hook, ``augmenter``, with ``to_signal`` /
+``signal_to_tensor`` splitting ``to_tensor`` where the input cache should keep the decoded
+signal and augment after it (see ``augment.py``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imagebind_lite.augment import Augmenter
 from imagebind_lite.config import EncoderConfig
 from imagebind_lite.encoder import Encoder
 from imagebind_lite.errors import ImageBindLiteError, InputError, UnknownNameError
@@ -57,6 +61,24 @@ class ModalitySpec:
     def to_tensor(self, raw: Any, data: dict, source: str) -> torch.Tensor:
         """Raw data -> one model-ready sample tensor, following the data config ``data``."""
         raise NotImplementedError
+
+    # ---- training-time augmentation (see augment.py); the defaults offer none ------------------
+    def to_signal(self, raw: Any, data: dict, source: str) -> Any:
+        """The deterministic decode stage of ``to_tensor`` (audio: the mono, resampled waveform),
+        what the input cache keeps when the modality is augmented. Default: the raw data."""
+        return raw
+
+    def signal_to_tensor(self, signal: Any, data: dict, source: str) -> torch.Tensor:
+        """The rest of ``to_tensor``: ``to_tensor(raw) == signal_to_tensor(to_signal(raw))``."""
+        return self.to_tensor(signal, data, source)
+
+    def augmenter(self, options: dict) -> Augmenter:
+        """Training-time augmentation from the data config's options for this modality; a key it
+        does not know raises ``InputError`` naming the modality (``augment.check_options``)."""
+        if options:
+            raise InputError(f"modality {self.name!r} offers no augmentation (got {', '.join(map(repr, options))})",
+                             modality=self.name)
+        return Augmenter(self.name)
 
     def collate(self, samples: list[torch.Tensor]) -> torch.Tensor:
         """Batch samples; the default stacks (samples share a shape after ``to_tensor``)."""
@@ -179,6 +201,30 @@ class ModalitySpec:
         """A picklable callable: path or raw item -> tensor (DataLoader workers use it)."""
         return ModalityTransform(self, dict(data))
 
+    def augmented(self, data: dict, augmenter: Augmenter) -> "AugmentedTransform":
+        """A picklable two-stage transform for training: item -> signal (cacheable), then
+        signal + generator -> augmented tensor."""
+        return AugmentedTransform(self, dict(data), augmenter)
+
+
+def _preprocessed(spec: ModalitySpec, where: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``make()`` with its errors (and a NaN/inf result) reported as ``InputError``s naming ``where``."""
+    try:
+        tensor = make()
+    except ImageBindLiteError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot preprocess: {type(exc).__name__}: {exc}", modality=spec.name, source=where) from exc
+    if not torch.isfinite(tensor).all():
+        raise InputError("preprocessed tensor has NaN or inf values", modality=spec.name, source=where)
+    return tensor
+
+
+def _where(spec: ModalitySpec, item: Any, source: str | None) -> str:
+    if source:
+        return source
+    return str(item) if isinstance(item, (str, os.PathLike)) and not spec.strings_are_data else "<in-memory>"
+
 
 class ModalityTransform:
     """Picklable: holds the spec instance and the data config, nothing else."""
@@ -193,19 +239,48 @@ class ModalityTransform:
 
     def _preprocess(self, item: Any, source: str | None) -> torch.Tensor:
         raw = self.spec.load(item)
-        where = source or (str(item) if isinstance(item, (str, os.PathLike)) and not self.spec.strings_are_data else "<in-memory>")
-        try:
-            tensor = self.spec.to_tensor(raw, self.data, where)
-        except ImageBindLiteError:
-            raise
-        except Exception as exc:
-            raise InputError(f"cannot preprocess: {type(exc).__name__}: {exc}", modality=self.spec.name, source=where) from exc
-        if not torch.isfinite(tensor).all():
-            raise InputError("preprocessed tensor has NaN or inf values", modality=self.spec.name, source=where)
-        return tensor
+        where = _where(self.spec, item, source)
+        return _preprocessed(self.spec, where, lambda: self.spec.to_tensor(raw, self.data, where))
 
     def __repr__(self) -> str:
         return f"ModalityTransform({self.spec.name!r}, {self.data!r})"
+
+
+class AugmentedTransform:
+    """Picklable: spec, data config and augmenter. ``signal`` decodes (what a cache keeps),
+    ``features`` augments and extracts; ``__call__`` does both."""
+
+    def __init__(self, spec: ModalitySpec, data: dict, augmenter: Augmenter):
+        self.spec, self.data, self.augmenter = spec, data, augmenter
+
+    def signal(self, item: Any, source: str | None = None) -> Any:
+        with one_intra_op_thread():  # small operations: see imagebind_lite/threads.py
+            return self._signal(item, source)
+
+    def _signal(self, item: Any, source: str | None) -> Any:
+        raw = self.spec.load(item)
+        where = _where(self.spec, item, source)
+        try:
+            return self.spec.to_signal(raw, self.data, where)
+        except ImageBindLiteError:
+            raise
+        except Exception as exc:
+            raise InputError(f"cannot decode: {type(exc).__name__}: {exc}", modality=self.spec.name, source=where) from exc
+
+    def features(self, signal: Any, source: str, rng: np.random.Generator) -> torch.Tensor:
+        def make() -> torch.Tensor:
+            changed = self.augmenter.signal(signal, self.data, rng)
+            return self.augmenter.tensor(self.spec.signal_to_tensor(changed, self.data, source), self.data, rng)
+
+        with one_intra_op_thread():
+            return _preprocessed(self.spec, source, make)
+
+    def __call__(self, item: Any, rng: np.random.Generator, source: str | None = None) -> torch.Tensor:
+        where = _where(self.spec, item, source)
+        return self.features(self.signal(item, where), where, rng)
+
+    def __repr__(self) -> str:
+        return f"AugmentedTransform({self.spec.name!r}, {self.augmenter!r})"
 
 
 TransformFn = Callable[[Any], torch.Tensor]

@@ -28,6 +28,7 @@ from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem, Stem
+from imagebind_lite.modalities.audio_augment import AudioAugmenter
 from imagebind_lite.modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
 
 MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
@@ -88,6 +89,11 @@ class AudioModality(ModalitySpec):
         return Recording(samples, None if rate is None else int(rate))
 
     def to_tensor(self, raw: Recording, data: dict, source: str) -> torch.Tensor:
+        return self.signal_to_tensor(self.to_signal(raw, data, source), data, source)
+
+    def to_signal(self, raw: Recording, data: dict, source: str) -> np.ndarray:
+        """Mono (or channels-first for ``"first"``), resampled waveform: what the input cache
+        keeps when audio is augmented (``audio_augment.py``)."""
         target = data["sample_rate"]
         wave = mix_channels(raw.samples, data.get("channels", "mean"))
         wave = resample(wave, raw.rate or target, target, data.get("resampler", "soxr_hq"))
@@ -98,7 +104,13 @@ class AudioModality(ModalitySpec):
         if np.abs(wave if wave.ndim == 1 else wave[0]).max() < SILENCE_PEAK:
             warnings.warn(f"[audio {source}] recording is silent; its fbank is the log floor",
                           AudioPaddingWarning, stacklevel=2)
-        return waveform_to_clips(wave, data)
+        return wave
+
+    def signal_to_tensor(self, signal: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        return waveform_to_clips(signal, data)
+
+    def augmenter(self, options: dict) -> AudioAugmenter:
+        return AudioAugmenter(self.name, options)
 
     def example_input(self, data: dict, rng: np.random.Generator) -> Recording:
         samples = int(data["clip_duration"] * data["clips_per_sample"] * data["sample_rate"])

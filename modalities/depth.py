@@ -40,6 +40,7 @@ from PIL import Image
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import Stem
 from imagebind_lite.modalities.depth_camera import camera_disparity_scale
+from imagebind_lite.modalities.image_augment import ImageAugmenter
 from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 MILLIMETRES_PER_METRE = 1000.0
@@ -99,6 +100,10 @@ class DepthModality(ModalitySpec):
         return metres
 
     def to_tensor(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        return self.signal_to_tensor(self.to_signal(raw, data, source), data, source)
+
+    def to_signal(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        """Full-size disparity [1, H, W]: what the input cache keeps when depth is augmented."""
         metres = to_metres(raw, data.get("depth_encoding", "millimetres"), source)
         if data.get("max_depth"):
             metres = np.minimum(metres, np.float32(data["max_depth"]))  # NaN (missing) stays NaN
@@ -110,8 +115,14 @@ class DepthModality(ModalitySpec):
         disparity = torch.nan_to_num(disparity, nan=0.0)  # missing -> "infinitely far"
         if data.get("max_disparity"):
             disparity = disparity.clamp(max=float(data["max_disparity"]))
-        image = resize_and_crop(disparity[None], data["image_size"])
+        return disparity[None]
+
+    def signal_to_tensor(self, signal: torch.Tensor, data: dict, source: str) -> torch.Tensor:
+        image = resize_and_crop(signal, data["image_size"])
         return (image - data["mean"]) / data["std"]
+
+    def augmenter(self, options: dict) -> ImageAugmenter:
+        return ImageAugmenter(self.name, options)
 
     def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
         size = data["image_size"]

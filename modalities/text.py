@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.augment import Augmenter
 from imagebind_lite.layers import Stem, TokenStem
 from imagebind_lite.modalities import text_tokenizer
 from imagebind_lite.modalities.hf_text_trunk import HF_KIND
@@ -90,6 +91,13 @@ class TextModality(ModalitySpec):
             return text_tokenizer.fit_token_ids(raw, data)
         except text_tokenizer.TokenValueError as exc:
             raise InputError(str(exc), modality=self.name, source=source) from None
+
+    def augmenter(self, options: dict) -> Augmenter:
+        if options:  # the one text augmentation is drawing among a manifest's captions
+            raise InputError(f"text offers no augmentation option (got {', '.join(map(repr, options))}); when a "
+                             "manifest gives several captions per image, each pass already draws one at random "
+                             "(the data module's positives: sample)", modality=self.name)
+        return Augmenter(self.name)
 
     def example_input(self, data: dict, rng: np.random.Generator) -> str:
         return " ".join(rng.choice(EXAMPLE_WORDS, size=int(rng.integers(1, 8))))

@@ -14,6 +14,7 @@ from PIL import Image
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import Stem
+from imagebind_lite.modalities.image_augment import ImageAugmenter
 from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
 
 
@@ -58,8 +59,18 @@ class ThermalModality(ModalitySpec):
         return array
 
     def to_tensor(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
-        image = resize_and_crop(torch.from_numpy(np.ascontiguousarray(raw))[None], data["image_size"])
+        return self.signal_to_tensor(self.to_signal(raw, data, source), data, source)
+
+    def to_signal(self, raw: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        """Full-size [1, H, W] in [0, 1]: what the input cache keeps when thermal is augmented."""
+        return torch.from_numpy(np.ascontiguousarray(raw))[None]
+
+    def signal_to_tensor(self, signal: torch.Tensor, data: dict, source: str) -> torch.Tensor:
+        image = resize_and_crop(signal, data["image_size"])
         return (image - data["mean"]) / data["std"]
+
+    def augmenter(self, options: dict) -> ImageAugmenter:
+        return ImageAugmenter(self.name, options)
 
     def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
         size = data["image_size"]

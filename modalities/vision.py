@@ -29,6 +29,7 @@ from torch import nn
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
 from imagebind_lite.layers import PatchStem, Stem
 from imagebind_lite.modalities import vision_image
+from imagebind_lite.modalities.image_augment import ImageAugmenter
 from imagebind_lite.modalities.timm_trunk import TIMM_KIND
 from imagebind_lite.modalities.vision_towers import IMAGE_TOWER_KINDS
 
@@ -87,6 +88,10 @@ class VisionModality(ModalitySpec):
 
     def to_tensor(self, raw: vision_image.CanonicalImage, data: dict, source: str) -> torch.Tensor:
         return vision_image.preprocess(raw, data)
+
+    def augmenter(self, options: dict) -> ImageAugmenter:
+        """Only where vision is a trained encoder: a frozen pivot's inputs stay deterministic."""
+        return ImageAugmenter(self.name, options)
 
     def example_input(self, data: dict, rng: np.random.Generator) -> np.ndarray:
         size = data["image_size"]

@@ -13,14 +13,16 @@ Lightning does not need to inject a DistributedSampler into this iterable.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from imagebind_lite.training.datasets import fail_on_bad
+from imagebind_lite.training.datasets import Draw, fail_on_bad
 
 Cursor = Tuple[int, int, int]  # (epoch, cycle, batch index within the pass)
 
@@ -60,9 +62,14 @@ class PairLoader:
         self._epoch, self._cycle = 0, 0
         self._resume: Optional[Tuple[Cursor, bool]] = None
         self._index_sampler = _IndexSampler()
+        # Lightning seeds workers only in the DataLoaders it sees, and this one sits inside an
+        # iterable. Torch alone seeds worker w of every rank alike (same main seed); Lightning's
+        # worker seeding mixes in the rank, so code drawing from global generators does not
+        # repeat itself across ranks. The built-in augmentations draw from per-sample seeds (Draw).
+        init = partial(pl_worker_init_function, rank=self.rank) if num_workers > 0 else None
         self.loader = DataLoader(dataset, batch_size=self.batch_size, sampler=self._index_sampler,
                                  collate_fn=collate_fn, num_workers=num_workers, drop_last=drop_last,
-                                 persistent_workers=num_workers > 0)
+                                 persistent_workers=num_workers > 0, worker_init_fn=init)
 
     # Lightning calls ``dataloader.sampler.set_epoch(epoch)`` at every epoch start, and reads
     # ``batch_sampler`` when it inspects a loader that has a ``sampler``.
@@ -122,7 +129,10 @@ class PairLoader:
     def __iter__(self):
         start = self._start()
         epoch, cycle = self._epoch, self._cycle
-        self._index_sampler.indices = self._shard()[start * self.batch_size:]
+        indices = self._shard()[start * self.batch_size:]
+        if getattr(self.dataset, "augment", None) is not None:  # the pass seeds each sample's augmentation
+            indices = [Draw(index, epoch, cycle) for index in indices]
+        self._index_sampler.indices = indices
         for index, batch in enumerate(self.loader, start=start):
             fail_on_bad(batch.get("skipped", []), self.on_bad_sample)
             batch["cursor"] = (epoch, cycle, index)

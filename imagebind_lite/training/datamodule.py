@@ -11,7 +11,7 @@ cycle; ``min_size``: stop at the shortest). Reference: Lightning's LightningData
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import CombinedLoader
@@ -53,6 +53,7 @@ class PairDataModule(pl.LightningDataModule):
         seed: int = 0,
         drop_last: bool = True,
         positives: Union[str, Dict[str, str]] = "sample",
+        augment: Optional[Dict[str, Dict[str, Any]]] = None,
     ):
         """
         Args:
@@ -68,7 +69,8 @@ class PairDataModule(pl.LightningDataModule):
             mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
             use_pivot_cache: compute pivot embeddings once and reuse them every epoch.
             cache_inputs: preprocess every X item once and keep it in memory (fast epochs
-                after the first; costs memory: N x one sample tensor per pair).
+                after the first; costs memory: N x one sample tensor per pair); an augmented
+                modality keeps its decoded signal instead and augments it afresh each epoch.
             cache_dir: where cached pivot embeddings are stored (None: in memory for this run).
             on_bad_sample: "skip" (drop, count and report unreadable samples) or "fail".
             seed: seed of the per-epoch shuffling (same seed, same batches).
@@ -78,6 +80,11 @@ class PairDataModule(pl.LightningDataModule):
                 paths, or JSONL list cells): "sample" one per image per pass, or use "all" as
                 multi-positive targets; one mode for every pair or a dict per pair (see
                 positives.py). Batches never hold one image twice.
+            augment: modality -> its augmentation options, e.g. ``{"audio": {"gain_db": 6,
+                "time_mask": 20}}``, applied to training pairs only (never to validation, the
+                pivot's inputs, evaluation or embedding); the options each modality knows are
+                listed by its ``augmenter`` hook, and an unknown one is an error. Draws are
+                seeded by ``seed``, the epoch and the sample, so runs repeat exactly.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -91,6 +98,8 @@ class PairDataModule(pl.LightningDataModule):
             check_positives(mode)
         if isinstance(world, dict):  # e.g. re-created from saved hyper-parameters
             world = WorldConfig.from_dict(world)
+        # Built now, so a typo in the options fails when the config is read, not after caching.
+        self.augmenters = {m: get_modality(m).augmenter(options or {}) for m, options in (augment or {}).items()}
         self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
         self._pivot = None
         self._pivot_modality = PIVOT
@@ -134,6 +143,7 @@ class PairDataModule(pl.LightningDataModule):
             held_out = None if modality in self.val_sets else self._dataset(modality, pair_transforms, train=False)
             if held_out is not None:
                 self.val_sets[modality] = held_out
+        self._attach_augmenters()
         if self.hparams.use_pivot_cache:
             self._attach_pivot_cache()
         if self.hparams.cache_inputs:
@@ -163,6 +173,20 @@ class PairDataModule(pl.LightningDataModule):
                                             hp.on_bad_sample, self._pivot_modality, groups)
         return ManifestPairDataset(manifest, modality, transforms, on_bad_sample=hp.on_bad_sample,
                                    pivot_modality=self._pivot_modality)
+
+    def _attach_augmenters(self) -> None:
+        """Training sets only, before ``cache_inputs`` (an augmented set caches signals)."""
+        for modality, augmenter in self.augmenters.items():
+            if modality == self._pivot_modality:
+                raise InputError(f"{modality} is the frozen pivot: its inputs stay deterministic (its embeddings "
+                                 "are cached); augment the modalities being trained", modality=modality)
+            if modality not in self.pair_modalities():
+                raise InputError(f"augment names {modality!r}, which is not a trained pair "
+                                 f"({', '.join(self.pair_modalities())})", modality=modality)
+            dataset = self.train_sets.get(modality)
+            if dataset is not None and augmenter and dataset.augment is None:
+                dataset.augment = get_modality(modality).augmented(self._data_configs[modality], augmenter)
+                dataset.augment_seed = self.hparams.seed
 
     def _attach_pivot_cache(self) -> None:
         """Compute on one process per node first, then every process loads from disk."""

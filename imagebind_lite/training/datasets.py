@@ -9,14 +9,19 @@ is applied in the main process: ``on_bad_sample="fail"`` raises one clean ``Inpu
 naming the file, ``"skip"`` lets the training module count and name what was dropped.
 
 Transforms come from the encoders' data configs (``ModalitySpec.transform``), never from
-constants here. Reference: torch ``Dataset``/``collate_fn`` conventions.
+constants here. A training set may also carry ``augment`` (``ModalitySpec.augmented``) for its
+X side: X is then read in two stages, the decoded signal (what ``cache_inputs`` keeps) and the
+augmented tensor, drawn with a generator seeded by (seed, epoch, cycle, index) that the loader
+passes in as a ``Draw`` (see ``imagebind_lite.augment``). Reference: torch ``Dataset``/``collate_fn``
+conventions.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -39,6 +44,20 @@ OWNER = "owner"  # batch key: each X row's anchor row, when anchors have several
 _WORLD_RATES = {"audio": "sample_rate", "imu": "imu_rate"}
 
 
+@dataclass(frozen=True)
+class Draw:
+    """A sample index tagged with the pass that draws it: seeds the sample's augmentation."""
+
+    index: Any  # what the data set's __getitem__ takes otherwise
+    epoch: int
+    cycle: int
+
+
+def undraw(index: Any) -> Tuple[Any, Tuple[int, int]]:
+    """``(index, (epoch, cycle))``; an untagged index counts as drawn in epoch 0."""
+    return (index.index, (index.epoch, index.cycle)) if isinstance(index, Draw) else (index, (0, 0))
+
+
 class PairDataset(Dataset):
     """Base class: subclasses provide ``__len__``, ``sample_id``, ``label``, ``raw_item``,
     ``source`` and ``fingerprint``; this class applies transforms, the cache and the policy."""
@@ -52,6 +71,8 @@ class PairDataset(Dataset):
         self.pivot_cache = None  # PivotEmbeddings once attached; see pivot_cache.py
         self.input_cache: Optional[List[Any]] = None  # X tensors (or BadSample) by index; see cache_inputs
         self.label_cache: Optional[List[int]] = None  # labels by index, filled with input_cache
+        self.augment = None  # AugmentedTransform for the X side of training sets; None: no augmentation
+        self.augment_seed = 0
 
     # ---- provided by subclasses --------------------------------------------------------------
     def sample_id(self, index: int) -> str:
@@ -74,16 +95,32 @@ class PairDataset(Dataset):
 
     # ---- shared --------------------------------------------------------------------------------
     def load(self, index: int, modality: str):
-        """Transformed tensor, or a ``BadSample`` when the item cannot be read."""
+        """Transformed tensor (the decoded signal for an augmented X), or a ``BadSample`` when the
+        item cannot be read."""
         source = self.source(index, modality)
-        return read_or_bad(lambda: self.transforms[modality](self.raw_item(index, modality), source),
+        return read_or_bad(lambda: self.first_stage(modality)(self.raw_item(index, modality), source),
                            self.sample_id(index), modality, source)
 
-    def __getitem__(self, index: int):
+    def first_stage(self, modality: str) -> Callable:
+        """item -> tensor, or -> signal where ``finish`` augments afterwards."""
+        return self.augment.signal if self.augment is not None and modality == self.modality else self.transforms[modality]
+
+    def finish(self, value: Any, sample_id: str, source: str, key: Sequence[int]):
+        """What ``first_stage`` made -> the X tensor (augmented with a generator seeded by
+        ``augment_seed`` and ``key``), or a ``BadSample``."""
+        if self.augment is None or isinstance(value, BadSample):
+            return value
+        rng = np.random.default_rng([self.augment_seed, *key])
+        return read_or_bad(lambda: self.augment.features(value, source, rng), sample_id, self.modality, source)
+
+    def __getitem__(self, index):
+        index, (epoch, cycle) = undraw(index)
         item = self.anchor_item(index)
         if isinstance(item, BadSample):
             return item
         other = self.load(index, self.modality) if self.input_cache is None else self.input_cache[index]
+        if self.augment is not None:
+            other = self.finish(other, self.sample_id(index), self.source(index, self.modality), (epoch, cycle, index))
         if isinstance(other, BadSample):
             return other
         item[self.modality] = other
@@ -113,8 +150,9 @@ class PairDataset(Dataset):
 
 
 def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 64) -> None:
-    """Preprocess every X item once and keep the tensors in memory (transforms are
-    deterministic: no augmentation), so later epochs skip decoding and feature extraction."""
+    """Preprocess every X item once and keep the tensors in memory, so later epochs skip
+    decoding and feature extraction; an augmented set keeps the decoded signals instead, and
+    augments and extracts features from them afresh in every pass."""
     from torch.utils.data import DataLoader
 
     view = _InputView(dataset)

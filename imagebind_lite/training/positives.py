@@ -32,7 +32,7 @@ from imagebind_lite.data.manifest import Positive, positive_groups, read_manifes
 from imagebind_lite.errors import InputError
 from imagebind_lite.training.data_order import PairLoader
 from imagebind_lite.training.datasets import (
-    OWNER, PIVOT, BadSample, ManifestPairDataset, PairCollate, _stack, read_or_bad,
+    OWNER, PIVOT, BadSample, ManifestPairDataset, PairCollate, _stack, read_or_bad, undraw,
 )
 
 POSITIVE_MODES = ("sample", "all")
@@ -106,7 +106,7 @@ class MultiPositivePairDataset(ManifestPairDataset):
 
         def read():
             raw = self.manifest.item(positive.row, self.modality, self._text[self.modality], positive.element)
-            return self.transforms[self.modality](raw, source)
+            return self.first_stage(self.modality)(raw, source)  # the signal, when augmented
 
         return read_or_bad(read, self.manifest.sample_id(positive.row), self.modality, source)
 
@@ -125,12 +125,13 @@ class MultiPositivePairDataset(ManifestPairDataset):
         return [(g, min(int(draws[g] * len(self.groups[g])), len(self.groups[g]) - 1)) for g in indices]
 
     def __getitem__(self, index):
+        index, key = undraw(index)
         group, first = index if isinstance(index, tuple) else (index, 0)
         item = self.anchor_item(group)
         if isinstance(item, BadSample):
             return item
         good, bad = [], []
-        for value in self._candidates(group, first):
+        for value in self._candidates(group, first, key):
             (bad if isinstance(value, BadSample) else good).append(value)
             if good and self.positives == "sample":
                 break
@@ -142,11 +143,16 @@ class MultiPositivePairDataset(ManifestPairDataset):
             item["skipped"] = bad
         return item
 
-    def _candidates(self, group: int, first: int) -> Iterator[Any]:
+    def _candidates(self, group: int, first: int, key: Tuple[int, int] = (0, 0)) -> Iterator[Any]:
         count = len(self.groups[group])
         order = [first] + [k for k in range(count) if k != first]
         for k in order:
-            yield self.input_cache[group][k] if self.input_cache is not None else self.load_positive(self.groups[group][k])
+            positive = self.groups[group][k]
+            value = self.input_cache[group][k] if self.input_cache is not None else self.load_positive(positive)
+            if self.augment is not None:
+                value = self.finish(value, self.manifest.sample_id(positive.row), self.positive_source(positive),
+                                    (*key, group, k))
+            yield value
 
 
 class PositivesCollate(PairCollate):
