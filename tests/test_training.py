@@ -211,3 +211,29 @@ def test_make_trainer_checkpoints_validates_and_exports_as_asked(tmp_path, every
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["last.ckpt"]  # the latest state only
     assert imagebind_lite.load_model(tmp_path / "model").modalities == ["vision", "thermal"]
     assert make_trainer(progress=True).progress_bar_callback is not None
+
+
+def test_pivot_pretraining_with_cached_images_sees_the_same_batches(monkeypatch):
+    from imagebind_lite.modality import ModalityTransform
+    from imagebind_lite.training import PivotDataModule, PivotPretrainModule
+    from training_helpers import TINY_WORLD
+
+    calls = []
+    original = ModalityTransform.__call__
+    monkeypatch.setattr(ModalityTransform, "__call__", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+
+    def batches(cache_images: bool):
+        torch.manual_seed(0)
+        data = PivotDataModule(world=TINY_WORLD, train_size=24, val_size=8, batch_size=8, cache_images=cache_images)
+        data.trainer = type("Run", (), {"lightning_module": PivotPretrainModule(num_classes=TINY_WORLD.num_concepts)})()
+        data.setup("fit")
+        calls.clear()
+        torch.manual_seed(1)
+        return list(data.train_dataloader())
+
+    plain_batches = batches(False)
+    assert len(calls) == 24
+    cached_batches = batches(True)
+    assert not calls  # decoded once in setup, never again
+    for plain, cached in zip(plain_batches, cached_batches):
+        assert torch.equal(plain["vision"], cached["vision"]) and torch.equal(plain["labels"], cached["labels"])

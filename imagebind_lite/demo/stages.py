@@ -58,7 +58,7 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     module = PivotPretrainModule(encoder="vision/tiny", num_classes=config.num_concepts)
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
                            val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
-                           num_workers=config.num_workers)
+                           num_workers=config.num_workers, cache_images=True)
     _trainer(config, "pivot", config.pivot_epochs).fit(module, data)
     module.export_model(target)
     return target

@@ -133,6 +133,21 @@ def _manifest_rows(paths, attributes, seed: int):
     return [rows[i] for i in order]
 
 
+class _Materialised(Dataset):
+    """Every item of a deterministic dataset computed once and kept in memory: later epochs
+    skip decoding and resizing (10k tiny images are ~120 MB as float32 tensors)."""
+
+    def __init__(self, source: Dataset, num_workers: int):
+        loader = DataLoader(source, batch_size=256, num_workers=num_workers, collate_fn=list)
+        self.items = [item for batch in loader for item in batch]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index]
+
+
 def _collate(items):
     images, labels, attrs = zip(*items)
     return {PIVOT: torch.stack(images), "labels": torch.tensor(labels), "attributes": torch.stack(attrs)}
@@ -144,7 +159,9 @@ class PivotDataModule(pl.LightningDataModule):
 
     def __init__(self, world: Optional[WorldConfig] = None, collection: str = "text", train_size: int = 4096,
                  val_size: int = 512, batch_size: int = 128, num_workers: int = 0,
-                 manifests: Optional[List[str]] = None, seed: int = 0):
+                 manifests: Optional[List[str]] = None, seed: int = 0, cache_images: bool = False):
+        """``cache_images``: decode and resize the training images once and keep the tensors in
+        memory (the transform is deterministic, so every epoch sees the same tensors anyway)."""
         super().__init__()
         self.save_hyperparameters()
         self.world = world or WorldConfig()
@@ -159,10 +176,12 @@ class PivotDataModule(pl.LightningDataModule):
             train_rows = rows[: min(hp.train_size, len(rows) - hp.val_size)]
             self.train_set = _ManifestImages(train_rows, transform, attrs)
             self.val_set = _ManifestImages(rows[len(train_rows): len(train_rows) + hp.val_size], transform, attrs)
-            return
-        self.train_set = _WorldImages(self.world, hp.collection, hp.train_size, 0, transform, attrs)
-        # Held-out images: the same collection past the training range (never trained on).
-        self.val_set = _WorldImages(self.world, hp.collection, hp.val_size, hp.train_size, transform, attrs)
+        else:
+            self.train_set = _WorldImages(self.world, hp.collection, hp.train_size, 0, transform, attrs)
+            # Held-out images: the same collection past the training range (never trained on).
+            self.val_set = _WorldImages(self.world, hp.collection, hp.val_size, hp.train_size, transform, attrs)
+        if hp.cache_images:
+            self.train_set = _Materialised(self.train_set, hp.num_workers)
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
