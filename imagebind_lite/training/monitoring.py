@@ -45,11 +45,12 @@ def _options(value: Any, cls):
     """A dataclass from itself, a dict or a jsonargparse Namespace (None stays None)."""
     if value is None or isinstance(value, cls):
         return value
-    fields = dict(vars(value)) if hasattr(value, "__dict__") and not isinstance(value, dict) else dict(value)
-    try:
-        options = cls(**fields)
-    except TypeError as exc:
-        raise InputError(f"{cls.__name__}: {exc}") from exc
+    given = dict(vars(value)) if hasattr(value, "__dict__") and not isinstance(value, dict) else dict(value)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(given) - set(known))
+    if unknown or "monitor" not in given:
+        raise InputError(f"{cls.__name__}: unknown option(s) {unknown} or no monitor; options: {', '.join(known)}")
+    options = cls(**given)
     if options.mode not in MODES:
         raise InputError(f"{cls.__name__}: mode must be one of {MODES}, got {options.mode!r}")
     return options
