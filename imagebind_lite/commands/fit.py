@@ -23,17 +23,22 @@ from imagebind_lite.errors import ImageBindLiteError
 from imagebind_lite.training.monitoring import CheckpointOptions, EarlyStoppingOptions, monitor_callbacks
 
 
+def add_monitor_options(parser) -> None:
+    """The config's top-level ``early_stopping`` and ``checkpoint`` keys (training/monitoring.py)."""
+    parser.add_argument("--early_stopping", type=Optional[EarlyStoppingOptions], default=None,
+                        help="stop when a logged metric stops improving: {monitor, patience, mode, min_delta}")
+    parser.add_argument("--checkpoint", type=Optional[CheckpointOptions], default=None,
+                        help="keep the best checkpoints on a logged metric and export the best one: "
+                             "{monitor, mode, save_top_k, dirpath}")
+
+
 class ImageBindLiteCLI(LightningCLI):
     """LightningCLI with imagebind-lite's modules importable by short name."""
 
     def add_arguments_to_parser(self, parser) -> None:
         # Trainer defaults that suit alignment runs; every one can be overridden in YAML/CLI.
         parser.set_defaults({"trainer.log_every_n_steps": 10})
-        parser.add_argument("--early_stopping", type=Optional[EarlyStoppingOptions], default=None,
-                            help="stop when a logged metric stops improving: {monitor, patience, mode, min_delta}")
-        parser.add_argument("--checkpoint", type=Optional[CheckpointOptions], default=None,
-                            help="keep the best checkpoints on a logged metric and export the best one: "
-                                 "{monitor, mode, save_top_k, dirpath}")
+        add_monitor_options(parser)
 
     def instantiate_trainer(self, **kwargs):
         extra = monitor_callbacks(self._get(self.config_init, "early_stopping"),
