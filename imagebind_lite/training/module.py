@@ -312,7 +312,7 @@ class AlignmentModule(pl.LightningModule):
             files = ", ".join(sorted({source for source, _ in skipped})[:20])
             log.warning("epoch %d: skipped %d unreadable sample(s): %s", self.current_epoch, len(skipped), files)
 
-    # ---- validation: retrieval over the whole held-out set ---------------------------------
+    # ---- validation: retrieval and zero-shot over the whole held-out set (zero_shot_val.py) -
     def validation_step(self, batch: Dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         for modality, pair in self.split_pairs(batch).items():
             if len(pair["ids"]) == 0:

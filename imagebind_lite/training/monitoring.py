@@ -68,7 +68,8 @@ def monitor_callbacks(early_stopping: Any = None, checkpoint: Any = None,
     if best is not None:
         dirpath = best.dirpath or default_dirpath
         callbacks.append(ModelCheckpoint(dirpath=None if dirpath is None else str(dirpath),
-                                         filename="best-{epoch}-{step}", monitor=best.monitor, mode=best.mode, save_top_k=best.save_top_k))
+                                         filename="best-{epoch}-{step}", monitor=best.monitor, mode=best.mode,
+                                         save_top_k=best.save_top_k))
     return callbacks
 
 
@@ -82,7 +83,10 @@ def monitored_checkpoint(trainer) -> Optional[ModelCheckpoint]:
 
 
 def restore_best_weights(trainer, module) -> Optional[str]:
-    """Load the monitored checkpoint's best weights into ``module``; its path, or None (nothing to load)."""
+    """Load the monitored checkpoint's best weights into ``module``; its path, or None (nothing to load).
+
+    Called by the exporting process (global rank 0) only: under DDP the other processes end ``fit``
+    with the last weights, and nothing needs the checkpoint file on another node's disk."""
     callback = monitored_checkpoint(trainer)
     if callback is None:
         return None

@@ -6,7 +6,7 @@ first-seen order; the synthetic world's concept indices) must be put in the clas
 prompts. Prompt files are read by ``data.prompts`` (a world.json or ``{class: [prompts]}`` in
 label order), exactly as ``imagebind-lite evaluate`` reads them, so the two numbers agree. The
 synthetic world brings its own prompts. Without prompts, labels still name classes (numbered)
-for the image-centroid fallback.
+for the pivot-centroid fallback.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Dict, List, Optional
 import torch
 
 from imagebind_lite.data.prompts import class_labels, load_class_prompts
+from imagebind_lite.data.world import captions
+from imagebind_lite.data.world.concepts import make_concepts
 from imagebind_lite.errors import InputError
 
 
@@ -51,10 +53,11 @@ def _manifest_classes(manifest, prompts: Optional[Dict[str, List[str]]]) -> Opti
     return ValClasses(names, prompts, lookup)
 
 
-def _world_classes(world, prompts: Optional[Dict[str, List[str]]]) -> ValClasses:
-    names = world.class_names
+def _world_classes(config, prompts: Optional[Dict[str, List[str]]]) -> ValClasses:
+    concepts = make_concepts(config.num_concepts, config.seed)  # what the world's labels index
+    names = [c.name for c in concepts]
     if prompts is None:
-        return ValClasses(names, world.class_prompts())
+        return ValClasses(names, captions.class_prompts(concepts))
     if list(prompts) != names:
         raise InputError(f"class prompts name {list(prompts)[:5]}..., the world's classes are {names[:5]}...; "
                          "give the world's own world.json or leave class_prompts unset")
@@ -67,5 +70,5 @@ def classes_of(dataset, prompts_path: Optional[str]) -> Optional[ValClasses]:
     if hasattr(dataset, "manifest"):
         return _manifest_classes(dataset.manifest, prompts)
     if hasattr(dataset, "world"):  # the synthetic world: labels are concept indices
-        return _world_classes(dataset.world.world, prompts)
+        return _world_classes(dataset.world.config, prompts)
     return None
