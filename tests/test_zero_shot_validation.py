@@ -78,11 +78,19 @@ def test_early_stopping_stops_when_the_metric_cannot_improve(tmp_path):
     assert ZERO_SHOT not in run.callback_metrics  # no text encoder in this run: only the named fallback
 
 
+def test_a_frozen_text_companion_scores_the_prompts(tmp_path):
+    model = module(frozen={"text": "tiny"})  # ImageBind's recipe: the pivot's text tower kept frozen
+    metrics = trainer(tmp_path).validate(model, world_data(val_size=8), verbose=False)[0]
+    assert 0.0 <= metrics[ZERO_SHOT] <= 1.0 and CENTROIDS not in metrics
+
+
 def test_monitor_options_are_checked():
     with pytest.raises(InputError, match="mode"):
         make_trainer(checkpoint={"monitor": ZERO_SHOT, "mode": "maximum"})
     with pytest.raises(InputError, match="patient"):
         make_trainer(early_stopping={"monitor": ZERO_SHOT, "patient": 3})
+    with pytest.raises(InputError, match="monitor"):
+        make_trainer(checkpoint={"mode": "max"})
 
 
 def test_pivot_centroids_leave_the_query_own_image_out():

@@ -45,7 +45,8 @@ class ImageBindLiteCLI(LightningCLI):
                                   self._get(self.config_init, "checkpoint"))
         if extra:  # after the YAML's own callbacks (the trainer puts checkpoints last anyway)
             trainer = self._get(self.config_init, "trainer", default={}) or {}
-            kwargs["callbacks"] = list(kwargs.get("callbacks", trainer.get("callbacks")) or []) + extra
+            given = kwargs.get("callbacks", trainer.get("callbacks")) or []
+            kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
         return super().instantiate_trainer(**kwargs)
 
 

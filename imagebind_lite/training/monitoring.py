@@ -48,8 +48,10 @@ def _options(value: Any, cls):
     given = dict(vars(value)) if hasattr(value, "__dict__") and not isinstance(value, dict) else dict(value)
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(given) - set(known))
-    if unknown or "monitor" not in given:
-        raise InputError(f"{cls.__name__}: unknown option(s) {unknown} or no monitor; options: {', '.join(known)}")
+    if unknown:
+        raise InputError(f"{cls.__name__}: unknown option(s) {unknown}; options: {', '.join(known)}")
+    if not given.get("monitor"):
+        raise InputError(f"{cls.__name__}: name the logged metric to watch, e.g. monitor: val/audio/zero_shot_top1")
     options = cls(**given)
     if options.mode not in MODES:
         raise InputError(f"{cls.__name__}: mode must be one of {MODES}, got {options.mode!r}")
