@@ -139,12 +139,14 @@ def _config_parser():
     from lightning.pytorch.cli import LightningArgumentParser
 
     import imagebind_lite.training  # noqa: F401  (short class names resolve after import)
+    from imagebind_lite.commands.fit import add_monitor_options
 
     parser = LightningArgumentParser()
     parser.add_lightning_class_args(Trainer, "trainer")
     parser.add_lightning_class_args(LightningModule, "model", subclass_mode=True)
     parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True)
     parser.add_argument("--seed_everything", type=int)
+    add_monitor_options(parser)  # the fit command's early_stopping / checkpoint keys
     return parser
 
 

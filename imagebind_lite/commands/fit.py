@@ -4,7 +4,10 @@ Model and data are given with ``class_path`` (subclass mode), so one CLI serves 
 run (``AlignmentModule`` + ``PairDataModule``) and the pivot pretraining
 (``PivotPretrainModule`` + ``PivotDataModule``); short class names work, e.g.
 ``class_path: AlignmentModule``. LightningCLI's SaveConfigCallback writes the resolved
-config (``config.yaml``) into each run's log directory. Errors about user input print one
+config (``config.yaml``) into each run's log directory. Top-level ``early_stopping: {monitor,
+patience, mode}`` and ``checkpoint: {monitor, mode, save_top_k}`` add Lightning's EarlyStopping
+and a monitored ModelCheckpoint, whose best weights become the exported model
+(training/monitoring.py). Errors about user input print one
 clear line and exit with status 2 instead of a torch traceback.
 Reference: Lightning docs, "Configure hyperparameters from the CLI".
 """
@@ -17,6 +20,16 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from imagebind_lite.errors import ImageBindLiteError
+from imagebind_lite.training.monitoring import CheckpointOptions, EarlyStoppingOptions, monitor_callbacks
+
+
+def add_monitor_options(parser) -> None:
+    """The config's top-level ``early_stopping`` and ``checkpoint`` keys (training/monitoring.py)."""
+    parser.add_argument("--early_stopping", type=Optional[EarlyStoppingOptions], default=None,
+                        help="stop when a logged metric stops improving: {monitor, patience, mode, min_delta}")
+    parser.add_argument("--checkpoint", type=Optional[CheckpointOptions], default=None,
+                        help="keep the best checkpoints on a logged metric and export the best one: "
+                             "{monitor, mode, save_top_k, dirpath}")
 
 
 class ImageBindLiteCLI(LightningCLI):
@@ -25,6 +38,16 @@ class ImageBindLiteCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # Trainer defaults that suit alignment runs; every one can be overridden in YAML/CLI.
         parser.set_defaults({"trainer.log_every_n_steps": 10})
+        add_monitor_options(parser)
+
+    def instantiate_trainer(self, **kwargs):
+        extra = monitor_callbacks(self._get(self.config_init, "early_stopping"),
+                                  self._get(self.config_init, "checkpoint"))
+        if extra:  # after the YAML's own callbacks (the trainer puts checkpoints last anyway)
+            trainer = self._get(self.config_init, "trainer", default={}) or {}
+            given = kwargs.get("callbacks", trainer.get("callbacks")) or []
+            kwargs["callbacks"] = (given if isinstance(given, list) else [given]) + extra
+        return super().instantiate_trainer(**kwargs)
 
 
 def _register_short_names() -> None:

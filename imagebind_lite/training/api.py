@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 import lightning.pytorch as pl
 
 from imagebind_lite.training.callbacks import ExportSavedModel
+from imagebind_lite.training.monitoring import monitor_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
                  accelerator: str = "cpu", devices: Any = 1, precision: str = "32-true",
                  gradient_clip_val: Optional[float] = 1.0, progress: bool = False,
                  checkpoint_every_n_steps: Optional[int] = 50, check_val_every_n_epoch: Optional[int] = 1,
-                 **trainer_kwargs) -> pl.Trainer:
+                 early_stopping=None, checkpoint=None, **trainer_kwargs) -> pl.Trainer:
     """The one Trainer factory of the library (fits, the demo's stages, batch inference).
 
     ``export_dir``: write the saved model there when fitting ends. ``checkpoint_dir``: keep a
@@ -36,6 +37,11 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
     epoch end). Only the latest state is kept: it is what resuming needs, and a second copy of
     it would double the disk use of a large model. ``log_dir``: CSV logs. Any other ``Trainer``
     argument passes through ``trainer_kwargs``.
+
+    ``early_stopping={"monitor": "val/audio/zero_shot_top1", "patience": 3, "mode": "max"}``: stop
+    when the metric stops improving. ``checkpoint={"monitor": ..., "mode": "max", "save_top_k": 1}``:
+    keep the best checkpoints (in ``checkpoint_dir`` unless ``dirpath`` is given) and export the
+    best one's weights instead of the last (monitoring.py).
     """
     callbacks = list(trainer_kwargs.pop("callbacks", []))
     if export_dir is not None:
@@ -45,12 +51,13 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
 
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
                                          every_n_train_steps=checkpoint_every_n_steps))
+    callbacks += monitor_callbacks(early_stopping, checkpoint, checkpoint_dir)
     logger = pl.loggers.CSVLogger(str(log_dir), name="") if log_dir is not None else False
     trainer_kwargs.setdefault("num_sanity_val_steps", 0)
     trainer_kwargs.setdefault("log_every_n_steps", 10)
     return pl.Trainer(accelerator=accelerator, devices=devices, precision=precision, max_epochs=max_epochs,
                       max_steps=max_steps, gradient_clip_val=gradient_clip_val, callbacks=callbacks,
-                      logger=logger, enable_checkpointing=checkpoint_dir is not None,
+                      logger=logger, enable_checkpointing=checkpoint_dir is not None or checkpoint is not None,
                       check_val_every_n_epoch=check_val_every_n_epoch,
                       enable_progress_bar=progress, enable_model_summary=False, **trainer_kwargs)
 

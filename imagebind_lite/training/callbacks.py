@@ -3,7 +3,9 @@
 ``ThroughputLogger`` logs ``train/<pair>/samples_per_sec`` from wall time between consecutive
 batch ends (data loading included: what a user waits for), skipping the first step (warm-up).
 ``ExportSavedModel`` writes the saved-model format (``imagebind_lite.load_model`` reads it)
-from global rank 0 when fit ends; the module decides what to export (``export_model``).
+from global rank 0 when fit ends; the module decides what to export (``export_model``). With a
+``ModelCheckpoint`` that monitors a metric, the best checkpoint's weights are loaded into the
+module first and exported (``best=False``: the last weights); see monitoring.py.
 Reference: Lightning's Callback hooks and its ThroughputMonitor (not used: it needs FLOPs).
 """
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Dict, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
+
+from imagebind_lite.training.monitoring import restore_best_weights
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,12 @@ class ThroughputLogger(pl.Callback):
 
 
 class ExportSavedModel(pl.Callback):
-    """At the end of ``fit``, write ``pl_module.export_model(dirpath)`` (rank 0 only)."""
+    """At the end of ``fit``, write ``pl_module.export_model(dirpath)`` (rank 0 only); the best
+    monitored checkpoint's weights when there is one and ``best`` is on."""
 
-    def __init__(self, dirpath: str = "model"):
+    def __init__(self, dirpath: str = "model", best: bool = True):
         self.dirpath = dirpath
+        self.best = best
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.interrupted:
@@ -70,5 +76,7 @@ class ExportSavedModel(pl.Callback):
     @rank_zero_only
     def _export(self, trainer, pl_module) -> None:
         directory = Path(self.dirpath).expanduser()  # relative paths are relative to the cwd
+        source = restore_best_weights(trainer, pl_module) if self.best else None
         pl_module.export_model(directory)
-        log.info("exported the trained model to %s", directory)
+        log.info("exported the trained model (%s) to %s", f"best checkpoint {source}" if source else "last weights",
+                 directory)

@@ -27,6 +27,7 @@ from imagebind_lite.training.pivot_cache import PivotCache, state_dict_hash
 from imagebind_lite.training.positives import (
     MultiPositivePairDataset, check_positives, grouped_manifest, loader_parts,
 )
+from imagebind_lite.training.val_classes import ValClasses, classes_of
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class PairDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         positives: Union[str, Dict[str, str]] = "sample",
         augment: Optional[Dict[str, Dict[str, Any]]] = None,
+        class_prompts: Optional[str] = None,
     ):
         """
         Args:
@@ -85,6 +87,9 @@ class PairDataModule(pl.LightningDataModule):
                 pivot's inputs, evaluation or embedding); the options each modality knows are
                 listed by its ``augmenter`` hook, and an unknown one is an error. Draws are
                 seeded by ``seed``, the epoch and the sample, so runs repeat exactly.
+            class_prompts: prompt file (a world.json, or ``{class_name: [prompt, ...]}`` in label
+                order) for zero-shot validation of labelled held-out sets; the synthetic world
+                brings its own prompts (see val_classes.py).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -106,6 +111,7 @@ class PairDataModule(pl.LightningDataModule):
         self._data_configs: Optional[Dict[str, dict]] = None
         self.train_sets: Dict[str, PairDataset] = {}
         self.val_sets: Dict[str, PairDataset] = {}
+        self._val_classes: Dict[str, Optional[ValClasses]] = {}
         self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64), num_workers=num_workers)
 
     # ---- wiring to the model -----------------------------------------------------------------
@@ -144,12 +150,19 @@ class PairDataModule(pl.LightningDataModule):
             if held_out is not None:
                 self.val_sets[modality] = held_out
         self._attach_augmenters()
+        for modality, dataset in self.val_sets.items():  # a bad prompt file fails before training
+            if modality not in self._val_classes:
+                self._val_classes[modality] = classes_of(dataset, self.hparams.class_prompts)
         if self.hparams.use_pivot_cache:
             self._attach_pivot_cache()
         if self.hparams.cache_inputs:
             for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
                 if dataset.input_cache is None:
                     cache_inputs(dataset, self.hparams.num_workers)
+
+    def val_classes(self, modality: str) -> Optional[ValClasses]:
+        """The classes (names, prompts) the labels of ``modality``'s held-out set name, if any."""
+        return self._val_classes.get(modality)
 
     def _dataset(self, modality: str, transforms, train: bool) -> Optional[PairDataset]:
         hp = self.hparams

@@ -40,6 +40,7 @@ from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_
 from imagebind_lite.training.grad_cache import encode_in_chunks
 from imagebind_lite.training.metrics import retrieval_top1
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
+from imagebind_lite.training.zero_shot_val import TEXT, ZeroShotValidation, given_text_encoder
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class AlignmentModule(pl.LightningModule):
         loss: Optional[Dict[str, Union[LossSpec, str]]] = None,
         grad_cache_chunk: Optional[Dict[str, int]] = None,
         frozen: Optional[Dict[str, str]] = None,
+        zero_shot_text: Optional[str] = None,
     ):
         """
         Args:
@@ -99,6 +101,9 @@ class AlignmentModule(pl.LightningModule):
             frozen: modality -> preset or saved-model directory of encoders that are exported with
                 the model but never trained nor paired: ImageBind's recipe keeps the text tower of
                 the pivot's CLIP model frozen beside it, so X -> text zero-shot comes for free.
+            zero_shot_text: saved-model directory (or preset) of a text encoder used only to score
+                validation zero-shot against class prompts when the run has no text encoder of its
+                own; never trained nor exported (see zero_shot_val.py).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -124,6 +129,8 @@ class AlignmentModule(pl.LightningModule):
         self.skipped_samples: List[Tuple[str, str]] = []  # (file, reason) over the whole run
         self._skipped_epoch: List[Tuple[str, str]] = []
         self._val: Dict[str, Dict[str, list]] = {}
+        self._zero_shot = ZeroShotValidation()
+        self._given_text = given_text_encoder(zero_shot_text, dim)  # a dict: not a submodule
 
     # ---- construction ---------------------------------------------------------------------
     def _build_losses(self, modalities, temperatures: Dict[str, Any], losses: Dict[str, Any]) -> None:
@@ -168,6 +175,10 @@ class AlignmentModule(pl.LightningModule):
         for modality, spec in lora.items():
             spec = spec if isinstance(spec, LoraSpec) else LoraSpec(**dict(spec))
             add_lora(self.encoders[modality], spec)
+
+    @property
+    def zero_shot_text_encoder(self) -> Optional[nn.Module]:
+        return self._given_text.get(TEXT)
 
     @property
     def modalities(self) -> List[str]:
@@ -301,7 +312,7 @@ class AlignmentModule(pl.LightningModule):
             files = ", ".join(sorted({source for source, _ in skipped})[:20])
             log.warning("epoch %d: skipped %d unreadable sample(s): %s", self.current_epoch, len(skipped), files)
 
-    # ---- validation: retrieval over the whole held-out set ---------------------------------
+    # ---- validation: retrieval and zero-shot over the whole held-out set (zero_shot_val.py) -
     def validation_step(self, batch: Dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         for modality, pair in self.split_pairs(batch).items():
             if len(pair["ids"]) == 0:
@@ -325,7 +336,15 @@ class AlignmentModule(pl.LightningModule):
                 v2x, x2v = retrieval_top1(pivot, other, labels)
                 self.log(f"val/{modality}/class_r1_image_to_{modality}", v2x)
                 self.log(f"val/{modality}/class_r1_{modality}_to_image", x2v)
+                self._log_zero_shot(modality, pivot, other, labels)
         self._val = {}
+
+    def _log_zero_shot(self, modality: str, pivot: torch.Tensor, other: torch.Tensor, labels: torch.Tensor) -> None:
+        """Zero-shot top-1 against class prompts (every process holds all rows: same value)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        classes = datamodule.val_classes(modality) if hasattr(datamodule, "val_classes") else None
+        for name, value in self._zero_shot.metrics(self, modality, pivot, other, labels, classes).items():
+            self.log(f"val/{modality}/{name}", value, prog_bar=True)
 
     def _gather_rows(self, x: torch.Tensor) -> torch.Tensor:
         gathered = self.all_gather(x)
