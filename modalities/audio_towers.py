@@ -132,9 +132,7 @@ def _source(config: EncoderConfig) -> Optional[Path]:
 
 def _model_and_files(config: EncoderConfig, source: Optional[Path]) -> tuple[nn.Module, Path]:
     if source is not None:
-        model = hf_audio.load_pretrained(source)
-        hf_tower.processor(source, "audio")  # a directory without a feature extractor fails now, named
-        return model, stage_files(source, "hf_audio")
+        return hf_audio.load_pretrained(source), stage_files(source, "hf_audio")
     if files_of(config.data) is None:
         raise InputError("the hf_audio audio trunk needs its model: trunk={'hf_audio_path': '/local/model/dir'}",
                          modality=config.modality)
@@ -147,9 +145,11 @@ def build_hf_audio(config: EncoderConfig) -> BuiltTrunk:
     source = _source(config)
     try:
         model, files = _model_and_files(config, source)
-        data = data_config(files, {k: v for k, v in config.data.items() if k != "layout"}, config.modality)
         pool = config.trunk.get("hf_pool", "auto")
         module = hf_audio.audio_part(model, pool, source or files)
+        if source is not None:  # a directory without a feature extractor fails now, named
+            hf_tower.processor(source, "audio")
+        data = data_config(files, {k: v for k, v in config.data.items() if k != "layout"}, config.modality)
         if pool == "auto" and hf_audio.has_projection(module):
             pool = "projection"
         inputs = model_inputs(module, pool, data["layout"])
