@@ -179,3 +179,21 @@ def test_bad_directories_name_the_modality_and_path(models, tmp_path):
         encoder_for(models["ast"], "ast", data={"clip_duration": 2.0})
     with pytest.raises(InputError, match="hf_audio_path.*belongs to the 'hf_audio' trunk kind"):
         ib.create_encoder("audio/tiny", trunk={"kind": "transformer", "hf_audio_path": str(models["ast"])})
+
+
+def test_a_pool_the_model_lacks_is_named(models):
+    with pytest.raises(CheckpointError, match="Wav2Vec2Model has no pooled output: use hf_pool 'mean'"):
+        encoder_for(models["wav2vec2"], "wav2vec2", trunk={"hf_pool": "pooler"})
+    with pytest.raises(CheckpointError, match="ASTModel has no projection"):
+        encoder_for(models["ast"], "ast", trunk={"hf_pool": "projection"})
+    with pytest.raises(CheckpointError, match="unknown hf_pool 'cls'"):
+        encoder_for(models["ast"], "ast", trunk={"hf_pool": "cls"})
+
+
+def test_lora_on_the_built_in_transformer_keeps_its_targets():
+    pytest.importorskip("peft")
+    from imagebind_lite.training import AlignmentModule
+
+    module = AlignmentModule(pivot="vision/tiny", modalities={"audio": "tiny"}, lora={"audio": {"rank": 2}})
+    adapted = {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable(module) if "lora_" in name}
+    assert adapted == {"qkv", "proj", "fc1", "fc2"}

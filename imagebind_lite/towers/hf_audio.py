@@ -108,6 +108,9 @@ class HFAudioTrunk(nn.Module):
         super().__init__()
         if pool not in POOLS:
             raise CheckpointError(f"unknown hf_pool {pool!r}; use one of {POOLS}")
+        if pool == "projection" and not has_projection(model):
+            raise CheckpointError(f"{type(model).__name__} has no projection into an audio-text space (CLAP has): "
+                                  "use hf_pool 'pooler' or 'mean'")
         self.model = model
         self.layout = layout
         self.inputs = list(inputs)
@@ -153,6 +156,8 @@ class HFAudioTrunk(nn.Module):
             return getattr(self.model(**kwargs), WITH_PROJECTION[type(self.model).__name__])
         out = self.model(**kwargs)
         if self.pool == "pooler":
+            if getattr(out, "pooler_output", None) is None:
+                raise CheckpointError(f"{type(self.model).__name__} has no pooled output: use hf_pool 'mean'")
             return out.pooler_output
         hidden = out.last_hidden_state
         if hidden.dim() != 3:
