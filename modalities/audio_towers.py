@@ -142,8 +142,8 @@ def _model_and_files(config: EncoderConfig, source: Optional[Path]) -> tuple[nn.
 
 def build_hf_audio(config: EncoderConfig) -> BuiltTrunk:
     """The model in ``trunk["hf_audio_path"]`` (or the encoder's files), and the config to record."""
-    source = _source(config)
     try:
+        source = _source(config)
         model, files = _model_and_files(config, source)
         pool = config.trunk.get("hf_pool", "auto")
         module = hf_audio.audio_part(model, pool, source or files)
