@@ -103,7 +103,8 @@ def data_config(files: Path, asked: dict, modality: str) -> dict:
 def model_inputs(module: nn.Module, pool: str, layout: list) -> list[str]:
     """The extractor outputs the model takes (by name in its signature): extractors return some
     that a model has no argument for."""
-    method = module.get_audio_features if pool == "projection" and hasattr(module, "get_audio_features") else module.forward
+    projects = pool == "projection" and hasattr(module, "get_audio_features")
+    method = module.get_audio_features if projects else module.forward
     accepted = inspect.signature(method).parameters
     return [name for name, _, _ in layout if name in accepted]
 
@@ -181,8 +182,9 @@ def _recorded(config: EncoderConfig, data: dict, trunk: hf_audio.HFAudioTrunk, w
         raise InputError(f"the {KIND} trunk's {pool} features need a head to embed_dim: set embed_dim > 0 "
                          "(embed_dim=0 keeps the model's own space only with hf_pool='projection')",
                          modality=config.modality)
+    origin = str(source) if source else config.trunk.get("initialised_from")
     recorded = {**{k: v for k, v in config.trunk.items() if k not in SOURCES}, "kind": KIND, "hf_pool": pool,
-                "output_width": width, "head": head, "initialised_from": str(source) if source else config.trunk.get("initialised_from")}
+                "output_width": width, "head": head, "initialised_from": origin}
     embed_dim = width if head == "identity" else config.embed_dim
     return EncoderConfig.from_dict({**config.to_dict(), "embed_dim": embed_dim, "pool": "none", "trunk": recorded,
                                     "data": data})

@@ -55,7 +55,8 @@ def load_pretrained(directory: Path) -> nn.Module:
     try:
         return getattr(transformers, arch).from_pretrained(str(directory), local_files_only=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot load a Hugging Face model from {directory}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot load a Hugging Face model from {directory}: {type(exc).__name__}: {exc}") from exc
 
 
 def from_files(files: Path) -> nn.Module:
@@ -68,7 +69,8 @@ def from_files(files: Path) -> nn.Module:
     try:
         return getattr(transformers, arch)(transformers.AutoConfig.from_pretrained(str(files), local_files_only=True))
     except Exception as exc:
-        raise CheckpointError(f"cannot rebuild a Hugging Face model from {files / hf_tower.CONFIG_FILE}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot rebuild a Hugging Face model from {files / hf_tower.CONFIG_FILE}: {exc}") from exc
 
 
 def has_projection(model: nn.Module) -> bool:
@@ -130,8 +132,8 @@ class HFAudioTrunk(nn.Module):
         """Names of the Linear layers inside the transformer layers (attention and MLP): where LoRA
         adapters go unless told otherwise (each library names them its own way)."""
         blocks = _blocks(self.model)
-        names = {name.rsplit(".", 1)[-1] for name, m in (blocks or self.model).named_modules() if isinstance(m, nn.Linear)}
-        return sorted(names)
+        linears = [name for name, m in (blocks or self.model).named_modules() if isinstance(m, nn.Linear)]
+        return sorted({name.rsplit(".", 1)[-1] for name in linears})
 
     def resolve_pool(self, sample: torch.Tensor) -> str:
         """``"auto"`` -> the first pool this model offers (one forward pass on one sample)."""
