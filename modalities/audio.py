@@ -30,6 +30,7 @@ from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_mod
 from imagebind_lite.layers import PatchStem, Stem
 from imagebind_lite.modalities.audio_augment import AudioAugmenter
 from imagebind_lite.modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
+from imagebind_lite.modalities.audio_towers import HF_AUDIO_KIND, HF_PREPROCESS, hf_clips
 
 MAX_CHANNELS = 16  # a 2-D array with a side this small is [channels, n] (or [n, channels])
 
@@ -46,6 +47,7 @@ class Recording(NamedTuple):
 @register_modality("audio")
 class AudioModality(ModalitySpec):
     extensions = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf_audio": HF_AUDIO_KIND}
 
     def presets(self) -> dict[str, EncoderConfig]:
         tiny_data = {
@@ -67,6 +69,14 @@ class AudioModality(ModalitySpec):
                 "audio", embed_dim=1024, width=768, depth=12, num_heads=12, drop_path=0.1, extra_kv=True,
                 output_scale=20.0, stem={"kernel_size": 16, "stride": 10, "norm_eps": 1e-5}, data=huge_data,
             ),
+            # Kind "hf_audio": a pretrained Hugging Face audio model (AST, wav2vec2, HuBERT, Whisper's
+            # encoder, CLAP's audio tower) from a local directory, its own feature extractor, pooled
+            # ("auto": projection > pooler > mean over time), then the shared head; see audio_towers.py.
+            # create_encoder("audio/hf", trunk={"hf_audio_path": "/models/ast"}); sample rate and clip
+            # length come from the extractor unless data sets clip_duration.
+            "hf": EncoderConfig("audio", embed_dim=128, pool="none",
+                                trunk={"kind": "hf_audio", "hf_audio_path": None, "hf_pool": "auto"},
+                                data={"clips_per_sample": 1, "channels": "mean", "resampler": "soxr_hq"}),
         }
 
     def read_file(self, path: Path) -> Recording:
@@ -97,6 +107,8 @@ class AudioModality(ModalitySpec):
         target = data["sample_rate"]
         wave = mix_channels(raw.samples, data.get("channels", "mean"))
         wave = resample(wave, raw.rate or target, target, data.get("resampler", "soxr_hq"))
+        if data.get("preprocess") == HF_PREPROCESS:  # the model's own feature extractor (audio_towers.py)
+            return hf_clips(wave, data)
         seconds = wave.shape[-1] / target
         if seconds < data["clip_duration"]:
             warnings.warn(f"[audio {source}] {seconds:.3f} s is shorter than a {data['clip_duration']} s clip; "

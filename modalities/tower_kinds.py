@@ -14,7 +14,9 @@ from a user's files records what rebuilds the tower in a private files directory
 model carries that directory. A config with no weight source is rebuilt from its files
 directory with uninitialised weights (what ``load_model`` fills from the saved state dict).
 The modality supplies how its data config describes the preprocessing (a ``TowerSide``); a
-modality with no open_clip tower (audio: CLAP) gives only the Hugging Face parts.
+modality with no open_clip tower gives only the Hugging Face parts. Audio models, CLAP's audio
+tower included, have their own kind (``hf_audio``, ``audio_towers.py``): most of them have no
+projection, so they are pooled and given a head.
 """
 from __future__ import annotations
 

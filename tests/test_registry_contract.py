@@ -7,7 +7,8 @@ a plugin modality (installed through the entry point, or registered by a test mo
 earlier, like ``test_new_modality``'s tactile sensor) is checked without a line here.
 
 Presets that need files from outside get them from ``OUTSIDE_FILES`` (a tiny local BERT for
-``text/hf``, tiny random-weight open_clip and Hugging Face CLIP models for the tower presets); ImageBind-size presets run with a reduced width and depth by default and at full
+``text/hf``, tiny random-weight open_clip and Hugging Face CLIP models for the tower presets, a
+tiny AST for ``audio/hf``); ImageBind-size presets run with a reduced width and depth by default and at full
 size only under ``-m slow``.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 import imagebind_lite as ib
+from audio_hf_helpers import make_tiny_audio_model
 from hf_helpers import make_tiny_bert
 from tower_helpers import make_tiny_hf, make_tiny_open_clip
 
@@ -44,10 +46,15 @@ def tiny_hf_clip_overrides(scratch: Path) -> dict:
     return {"trunk": {"hf_clip_path": str(make_tiny_hf(scratch / "hf_clip", "clip"))}}
 
 
+def tiny_ast_overrides(scratch: Path) -> dict:
+    return {"trunk": {"hf_audio_path": str(make_tiny_audio_model(scratch / "ast", "ast"))}}
+
+
 OUTSIDE_FILES: dict[tuple[str, str], Callable[[Path], dict]] = {
     ("text", "hf"): tiny_bert_overrides,
     ("vision", "open_clip"): tiny_open_clip_overrides, ("text", "open_clip"): tiny_open_clip_overrides,
     ("vision", "hf_clip"): tiny_hf_clip_overrides, ("text", "hf_clip"): tiny_hf_clip_overrides,
+    ("audio", "hf"): tiny_ast_overrides,
 }
 
 

@@ -5,6 +5,8 @@
   ``encode_text``), its files in open_clip's own ``local-dir`` format;
 - ``hf_tower``: one tower of a Hugging Face dual encoder (``get_<tower>_features``), its inputs
   from the model directory's own processor;
+- ``hf_audio``: a Hugging Face audio model (AST, wav2vec2, HuBERT, Whisper's encoder, CLAP's audio
+  tower) pooled into one vector per clip, its inputs from the directory's feature extractor;
 - ``files``: where the small files a tower is rebuilt from live (never beside the user's model:
   in the encoder's own directory, copied into saved models);
 - ``packing``: several processor outputs as one tensor per sample, and back.

@@ -5,16 +5,23 @@ For users who start a modality encoder from pretrained weights (ImageBind-LoRA's
 injects low-rank adapters (Hu et al. 2021) into the trunk's linear layers through peft's
 ``inject_adapter_in_model`` and trains only them (plus the head). At export the adapters are
 merged into the weights so the saved model is a plain encoder (``merged_copy``).
+
+Which Linear layers get adapters: ``LoraSpec.target_modules`` when given; else the trunk's own
+``lora_targets`` (a pretrained library model names its attention and MLP layers its own way,
+``query``/``key``/``value`` or ``q_proj``/``k_proj``/..., and renames them across versions); else the
+built-in transformer's ``qkv``/``proj``/``fc1``/``fc2``.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import List
+from dataclasses import dataclass
+from typing import List, Optional
 
 from torch import nn
 
 from imagebind_lite.errors import ImageBindLiteError
+
+TRANSFORMER_TARGETS = ["qkv", "proj", "fc1", "fc2"]  # the Linear layers of the built-in transformer
 
 
 @dataclass
@@ -24,8 +31,8 @@ class LoraSpec:
     rank: int = 8                    # r, the adapter rank
     alpha: float = 16.0              # scaling numerator: the update is (alpha / r) * B @ A
     dropout: float = 0.0             # dropout on the adapter input
-    # names of the trunk's Linear layers that get adapters
-    target_modules: List[str] = field(default_factory=lambda: ["qkv", "proj", "fc1", "fc2"])
+    # names of the trunk's Linear layers that get adapters; None: the trunk's own (module docstring)
+    target_modules: Optional[List[str]] = None
     train_head: bool = True          # also train the head (projection to the shared space)
 
 
@@ -54,8 +61,9 @@ def _peft():
 def add_lora(encoder: nn.Module, spec: LoraSpec) -> nn.Module:
     """Inject LoRA adapters into ``encoder.trunk`` in place; only adapters (and head) train."""
     peft = _peft()
+    targets = spec.target_modules or getattr(encoder.trunk, "lora_targets", None) or TRANSFORMER_TARGETS
     config = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                             target_modules=list(spec.target_modules))
+                             target_modules=list(targets))
     encoder.requires_grad_(False)
     encoder.trunk = peft.inject_adapter_in_model(config, encoder.trunk)
     for name, param in encoder.trunk.named_parameters():
