@@ -107,8 +107,8 @@ class AudioModality(ModalitySpec):
         target = data["sample_rate"]
         wave = mix_channels(raw.samples, data.get("channels", "mean"))
         wave = resample(wave, raw.rate or target, target, data.get("resampler", "soxr_hq"))
-        if data.get("preprocess") == HF_PREPROCESS:  # the model's own feature extractor (audio_towers.py)
-            return hf_clips(wave, data)
+        if data.get("preprocess") == HF_PREPROCESS:  # the extractor pads or cuts each clip itself
+            return wave
         seconds = wave.shape[-1] / target
         if seconds < data["clip_duration"]:
             warnings.warn(f"[audio {source}] {seconds:.3f} s is shorter than a {data['clip_duration']} s clip; "
@@ -119,6 +119,8 @@ class AudioModality(ModalitySpec):
         return wave
 
     def signal_to_tensor(self, signal: np.ndarray, data: dict, source: str) -> torch.Tensor:
+        if data.get("preprocess") == HF_PREPROCESS:  # the model's own feature extractor (audio_towers.py)
+            return hf_clips(signal, data)
         return waveform_to_clips(signal, data)
 
     def augmenter(self, options: dict) -> AudioAugmenter:
