@@ -197,3 +197,18 @@ def test_lora_on_the_built_in_transformer_keeps_its_targets():
     module = AlignmentModule(pivot="vision/tiny", modalities={"audio": "tiny"}, lora={"audio": {"rank": 2}})
     adapted = {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable(module) if "lora_" in name}
     assert adapted == {"qkv", "proj", "fc1", "fc2"}
+
+
+def test_waveform_augmentation_runs_before_the_models_own_extractor(models):
+    """Augmented training decodes to the waveform (what the input cache keeps), changes it, and only
+    then runs the model's feature extractor; the unaugmented transform is unchanged by this."""
+    from imagebind_lite.registry import get_modality
+
+    spec = get_modality("audio")
+    data = encoder_for(models["ast"], "ast").config.data
+    wave = (0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+    plain = spec.transform(data)(wave)
+    augmented = spec.augmented(data, spec.augmenter({"gain_db": 12}))
+    changed = augmented(wave, np.random.default_rng(1))
+    assert changed.shape == plain.shape and not torch.allclose(changed, plain)
+    torch.testing.assert_close(augmented.features(augmented.signal(wave), "w", np.random.default_rng(1)), changed)
