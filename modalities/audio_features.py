@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import warnings
 from fractions import Fraction
+from functools import lru_cache
 
 import librosa
 import numpy as np
@@ -45,6 +46,8 @@ from torchaudio.compliance import kaldi
 
 FRAME_LENGTH_MS = 25.0  # Kaldi window length ImageBind uses
 FRAME_SHIFT_MS = 10.0  # Kaldi hop ImageBind uses
+PREEMPHASIS = 0.97  # Kaldi's default pre-emphasis coefficient
+KALDI_LOW_HZ, KALDI_VTLN_LOW_HZ, KALDI_VTLN_HIGH_HZ = 20.0, 100.0, -500.0  # kaldi.fbank's defaults
 SILENCE_PEAK = 1e-6  # peak amplitude below which a recording counts as silent (~ -120 dBFS)
 
 
@@ -104,19 +107,44 @@ def clip_spans(num_samples: int, rate: int, clip_duration: float, clips: int) ->
     return [(int(k * step * rate), int((k * step + length) * rate)) for k in range(clips)]
 
 
-def log_mel(clip: torch.Tensor, rate: int, num_mel_bins: int, target_length: int) -> torch.Tensor:
-    """Mean-free mono clip [n] -> Kaldi log-mel fbank [num_mel_bins, target_length] (not normalised)."""
-    window = int(rate * FRAME_LENGTH_MS / 1000)
-    if clip.numel() < window:  # Kaldi needs one full window; ImageBind would crash here
-        clip = F.pad(clip, (0, window - clip.numel()))
-    fbank = kaldi.fbank(
-        clip[None], htk_compat=True, sample_frequency=rate, use_energy=False, window_type="hanning",
-        num_mel_bins=num_mel_bins, dither=0.0, frame_length=FRAME_LENGTH_MS, frame_shift=FRAME_SHIFT_MS,
-    ).T
-    missing = target_length - fbank.shape[1]
-    if missing > 0:
-        return F.pad(fbank, (0, missing), value=0.0)  # zeros in the log-mel domain, as ImageBind
-    return fbank[:, :target_length]
+@lru_cache(maxsize=8)
+def _fbank_constants(rate: int, num_mel_bins: int) -> tuple[int, int, int, torch.Tensor, torch.Tensor]:
+    """Kaldi's frame geometry at ``rate`` and the tensors every clip shares: the symmetric Hann
+    window and the mel filterbank as a [spectrum bins, mel] matrix (Nyquist bin weighted 0)."""
+    window = int(rate * FRAME_LENGTH_MS * 0.001)
+    shift = int(rate * FRAME_SHIFT_MS * 0.001)
+    fft_size = 1 << (window - 1).bit_length()  # Kaldi rounds the FFT up to a power of two
+    banks, _ = kaldi.get_mel_banks(num_mel_bins, fft_size, float(rate), KALDI_LOW_HZ, 0.0,
+                                   KALDI_VTLN_LOW_HZ, KALDI_VTLN_HIGH_HZ, 1.0)
+    mel = F.pad(banks.float(), (0, 1)).T.contiguous()
+    return window, shift, fft_size, torch.hann_window(window, periodic=False), mel
+
+
+def log_mels(clips: list[torch.Tensor], rate: int, num_mel_bins: int, target_length: int) -> torch.Tensor:
+    """Mean-free mono clips [n_i] -> Kaldi log-mel fbanks [clips, num_mel_bins, target_length] (not normalised).
+
+    The values of ``torchaudio.compliance.kaldi.fbank`` with ImageBind's arguments (htk_compat,
+    no energy, Hann window, no dither, DC offset removed per frame, pre-emphasis 0.97, power
+    spectrum), computed for every frame of every clip in one FFT and one matrix product: the
+    per-call setup of ``kaldi.fbank`` (filterbank, window) cost more than the transform itself
+    for short clips.
+    """
+    window, shift, fft_size, hann, mel = _fbank_constants(rate, num_mel_bins)
+    # Kaldi needs one full window; ImageBind would crash on a shorter clip
+    clips = [clip if clip.numel() >= window else F.pad(clip, (0, window - clip.numel())) for clip in clips]
+    frames = torch.cat([clip.unfold(0, window, shift) for clip in clips])
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    frames = frames - PREEMPHASIS * torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
+    power = torch.fft.rfft(frames * hann, n=fft_size).abs().pow(2.0)
+    log_energies = torch.clamp_min(power @ mel, torch.finfo(torch.float32).eps).log()
+    out = torch.zeros(len(clips), num_mel_bins, target_length)  # zeros in the log-mel domain, as ImageBind pads
+    start = 0
+    for index, clip in enumerate(clips):
+        count = 1 + (clip.numel() - window) // shift
+        kept = min(count, target_length)
+        out[index, :, :kept] = log_energies[start:start + kept].T
+        start += count
+    return out
 
 
 def waveform_to_clips(wave: np.ndarray, data: dict) -> torch.Tensor:
@@ -129,10 +157,10 @@ def waveform_to_clips(wave: np.ndarray, data: dict) -> torch.Tensor:
     wave_t = torch.tensor(wave, dtype=torch.float32)  # our own copy: clips are made mean-free in place
     wave_t = wave_t if wave_t.dim() == 2 else wave_t[None]
     spans = clip_spans(wave_t.shape[1], rate, data["clip_duration"], data["clips_per_sample"])
-    fbanks = []
+    clips = []
     for start, end in spans:
         clip = wave_t[:, start:end]
         clip -= clip.mean()  # in place on the shared waveform, as ImageBind (see module docstring)
-        fbanks.append(log_mel(clip[0], rate, data["num_mel_bins"], data["target_length"]))
-    stacked = torch.stack(fbanks)[:, None]
+        clips.append(clip[0].clone())  # before a later overlapping clip changes it
+    stacked = log_mels(clips, rate, data["num_mel_bins"], data["target_length"])[:, None]
     return (stacked - data["mean"]) / data["std"]

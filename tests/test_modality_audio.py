@@ -210,3 +210,22 @@ def test_stem_matches_imagebinds_audio_preprocessor():
                           "pos_embed": theirs.pos_embedding_helper.pos_embed})
     x = torch.randn(2, 1, 128, 204)
     assert torch.allclose(ours(x), theirs(audio=x)["trunk"]["tokens"], atol=1e-5)
+
+
+@pytest.mark.parametrize("rate,bins,frames", [(16000, 128, 204), (44100, 64, 50), (8000, 40, 300)])
+def test_batched_fbank_equals_kaldi_clip_by_clip(rate, bins, frames):
+    """One FFT over every clip's frames gives each clip's own kaldi.fbank: long, short, shorter
+    than one window (padded to one), and an odd window length (44.1 kHz)."""
+    from imagebind_lite.modalities.audio_features import log_mels
+
+    generator = torch.Generator().manual_seed(rate)
+    clips = [0.1 * torch.randn(n, generator=generator) for n in (2 * rate, rate // 3, 100)]
+    clips = [clip - clip.mean() for clip in clips]
+    window = int(rate * 0.025)
+    for clip, got in zip(clips, log_mels(clips, rate, bins, frames)):
+        padded = torch.nn.functional.pad(clip, (0, max(0, window - clip.numel())))
+        expected = kaldi.fbank(padded[None], htk_compat=True, sample_frequency=rate, use_energy=False,
+                               window_type="hanning", num_mel_bins=bins, dither=0.0, frame_length=25,
+                               frame_shift=10).T[:, :frames]
+        torch.testing.assert_close(got[:, : expected.shape[1]], expected, atol=1e-5, rtol=1e-5)
+        assert not got[:, expected.shape[1]:].any()  # zeros past the recording, as ImageBind pads
