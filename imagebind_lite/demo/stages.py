@@ -76,7 +76,7 @@ def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path
                           val_manifests={m: str(world_paths["eval"]) for m in ALIGNED},
                           batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
                           use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
-                          seed=config.seed)
+                          seed=config.seed, class_prompts=str(world_paths["world"]))
     _trainer(config, "align", config.align_epochs, export_dir=target).fit(module, data)
     return target
 
