@@ -25,9 +25,20 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from imagebind_lite.data.bad_samples import BadSample, check_policy, fail_on_bad, read_or_bad
+from imagebind_lite.data.bad_samples import (
+    BadSample,
+    check_policy,
+    fail_on_bad,
+    read_or_bad,
+)
 from imagebind_lite.data.shards import (
-    Shard, ShardSample, ShardSpec, find_member, read_range, resolve_shards, sample_meta,
+    Shard,
+    ShardSample,
+    ShardSpec,
+    find_member,
+    read_range,
+    resolve_shards,
+    sample_meta,
 )
 from imagebind_lite.errors import InputError
 from imagebind_lite.modality import EncodedFile
@@ -35,7 +46,11 @@ from imagebind_lite.registry import get_modality
 from imagebind_lite.training.data_order import Cursor, _dist_info
 from imagebind_lite.training.datasets import PIVOT, PIVOT_INPUT
 from imagebind_lite.training.stream_plan import (
-    PassShape, logical_worker, pieces, shard_order, skipped_batches,
+    PassShape,
+    logical_worker,
+    pieces,
+    shard_order,
+    skipped_batches,
 )
 
 log = logging.getLogger(__name__)
@@ -153,7 +168,9 @@ class StreamPairLoader:
                  seed: int = 0, drop_last: bool = True, num_workers: int = 0, on_bad_sample: str = "fail",
                  rank: Optional[int] = None, world_size: Optional[int] = None):
         default_rank, default_world = _dist_info()
-        self.dataset, self.on_bad_sample = dataset, on_bad_sample
+        # not called ``dataset``: Lightning would take this for a DataLoader over an iterable
+        # dataset and warn that its length may be wrong, which the pass plan makes exact
+        self.stream, self.on_bad_sample = dataset, on_bad_sample
         self.spec = PassSpec(seed=int(seed), rank=default_rank if rank is None else rank,
                              world_size=default_world if world_size is None else world_size,
                              workers=max(1, num_workers), batch_size=int(batch_size), drop_last=drop_last,
@@ -173,16 +190,16 @@ class StreamPairLoader:
 
     def state_dict(self) -> dict:
         return {"seed": self.spec.seed, "epoch": self.spec.epoch, "world_size": self.spec.world_size,
-                "workers": self.spec.workers, "samples": self.dataset.total}
+                "workers": self.spec.workers, "samples": self.stream.total}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("seed", self.spec.seed) != self.spec.seed:
             raise ValueError(f"checkpoint was written with data seed {state['seed']}, this run uses {self.spec.seed}")
         saved = (state.get("world_size"), state.get("workers"), state.get("samples"))
-        if saved != (self.spec.world_size, self.spec.workers, self.dataset.total):
+        if saved != (self.spec.world_size, self.spec.workers, self.stream.total):
             log.warning("%s: the checkpoint split the shards over (ranks, workers, samples) = %s, this run %s; "
-                        "the interrupted pass restarts from its beginning", self.dataset.modality, saved,
-                        (self.spec.world_size, self.spec.workers, self.dataset.total))
+                        "the interrupted pass restarts from its beginning", self.stream.modality, saved,
+                        (self.spec.world_size, self.spec.workers, self.stream.total))
             self._restart_epoch = True
 
     def resume_from(self, cursor: Cursor, epoch_end: bool = False) -> None:
@@ -190,7 +207,7 @@ class StreamPairLoader:
         self._resume = (tuple(int(v) for v in cursor), bool(epoch_end))
 
     def __len__(self) -> int:
-        return self.dataset.shape(self.spec).batches
+        return self.stream.shape(self.spec).batches
 
     def _start(self) -> int:
         if self._resume is None:
@@ -210,7 +227,7 @@ class StreamPairLoader:
     def __iter__(self):
         start = self._start()
         spec = replace(self.spec, start_batch=start)
-        self.dataset.spec = spec
+        self.stream.spec = spec
         for index, batch in enumerate(self.loader, start=start):
             fail_on_bad(batch.get("skipped", []), self.on_bad_sample)
             batch["cursor"] = (spec.epoch, spec.cycle, index)
