@@ -2,8 +2,11 @@
 buffer, resuming, bad samples and broken shards, training from shards, the CLI."""
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
+import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 import torch
 from gloo_helpers import spawn_gloo
 from lightning.pytorch.callbacks import ModelCheckpoint
+from PIL import Image
 from training_helpers import module, trainer, write_thermal_manifest
 
 from imagebind_lite.cli import main
@@ -68,6 +72,32 @@ def test_round_trip_gives_the_manifest_samples_and_tensors(tmp_path, transforms)
             assert torch.equal(batch["thermal"][row], expected[sample_id]["thermal"])
             assert batch["labels"][row] == expected[sample_id]["label"]
     assert seen == [reference.sample_id(i) for i in range(10)]  # unshuffled: stored order
+
+
+def _add(tar, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def test_plain_webdataset_members_and_captions_are_read(tmp_path):
+    """``<key>.jpg`` / ``<key>.txt`` / ``<key>.cls`` shards written by other tools; text goes
+    through the same tokenizer as a manifest's caption cell."""
+    transforms = {m: get_modality(m).transform(create_encoder(f"{m}/tiny").config.data) for m in ("vision", "text")}
+    image = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image, format="JPEG")
+    with tarfile.open(tmp_path / "web-0.tar", "w") as tar:
+        for key, caption in (("a1", "a red square"), ("a2", None)):
+            _add(tar, f"{key}.jpg", image.getvalue())
+            if caption:
+                _add(tar, f"{key}.txt", caption.encode())
+            _add(tar, f"{key}.cls", b"4")
+    dataset = stream_dataset(str(tmp_path / "web-*.tar"), "text", transforms, on_bad_sample="skip")
+    loader = StreamPairLoader(dataset, 2, PairCollate("text"), shuffle=False, on_bad_sample="skip", rank=0, world_size=1)
+    batch = next(iter(loader))
+    assert list(batch["ids"]) == ["a1"] and batch["labels"].tolist() == [4]
+    assert torch.equal(batch["text"][0], transforms["text"]("a red square"))
+    assert "no 'text' member" in batch["skipped"][0].message and batch["skipped"][0].id == "a2"
 
 
 def test_shuffle_buffer_changes_the_order_and_keeps_the_set(tmp_path, transforms):
@@ -236,3 +266,15 @@ def test_cli_names_a_missing_file(tmp_path, capsys):
     assert main(["shards", str(manifest), str(tmp_path / "out"), "--no-progress"]) == 2
     assert "001.png" in capsys.readouterr().err
     assert os.listdir(tmp_path / "out") == []  # no half shard, no temporary file, no index
+
+
+def test_the_streaming_benchmark_runs(tmp_path, capsys):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_streaming.py"
+    spec = importlib.util.spec_from_file_location("bench_streaming", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--tiny", "--modality", "thermal", "--json", str(tmp_path / "out.json"),
+                       "--workdir", str(tmp_path / "work")]) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["samples_read"] == {"manifest": 24, "stream": 24} and result["ratio_stream_over_manifest"] > 0
+    assert "ratio stream / manifest" in capsys.readouterr().out
