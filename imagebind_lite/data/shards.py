@@ -103,6 +103,9 @@ def resolve_shards(spec: ShardSpec) -> List[Shard]:
         if item.endswith(".json") or Path(item, INDEX_NAME).is_file():
             shards += read_index(item if item.endswith(".json") else Path(item, INDEX_NAME))[0]
             continue
+        if Path(item).is_dir():
+            raise InputError(f"no {INDEX_NAME} in this folder; name its shards with a glob such as {item}/*.tar",
+                             source=item)
         paths = sorted(glob.glob(item)) if glob.has_magic(item) else [item]
         if not paths:
             raise InputError("no shard matches this pattern", source=item)
