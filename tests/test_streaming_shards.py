@@ -168,6 +168,17 @@ def test_resume_mid_epoch_continues_with_the_next_batch(tmp_path, transforms):
     assert all(torch.equal(a["thermal"], b["thermal"]) for a, b in zip(rest, whole[3:]))
 
 
+def test_a_checkpoint_from_another_split_restarts_the_interrupted_pass(tmp_path, transforms, caplog):
+    _, shards = _shards(tmp_path, n=12, per_shard=5)
+    whole = [list(b["ids"]) for b in _loader(shards, transforms, shuffle=True, num_workers=2)]
+    saved = _loader(shards, transforms, shuffle=True).state_dict()  # written by a run with no workers
+    resumed = _loader(shards, transforms, shuffle=True, num_workers=2)
+    resumed.load_state_dict(saved)
+    resumed.resume_from((0, 0, 2))
+    assert [list(b["ids"]) for b in resumed] == whole  # the whole pass again, in the same order
+    assert "restarts from its beginning" in caplog.text
+
+
 def test_a_corrupt_member_is_skipped_and_reported_or_fails_naming_it(tmp_path, transforms):
     _, shards = _shards(tmp_path, n=8, per_shard=4, bad=5)
     member = f"{shards.resolve() / 'shard-000001.tar'}:000000005.thermal.png"
@@ -258,6 +269,14 @@ def test_cli_writes_shards_atomically_with_an_index(tmp_path, capsys):
     assert main(["shards", str(manifest), str(tmp_path / "mb"), "--max-shard-mb", str(12000 / one_mb),
                  "--no-progress"]) == 0
     assert len(json.loads((tmp_path / "mb" / "index.json").read_text())["shards"]) > 1
+
+
+def test_writer_skip_policy_leaves_out_and_lists_a_missing_file(tmp_path):
+    manifest = write_thermal_manifest(tmp_path, n=4)
+    (tmp_path / "vision" / "002.png").unlink()
+    index = write_shards(manifest, tmp_path / "out", on_bad_sample="skip")
+    assert index["samples"] == 3 and [s["id"] for s in index["skipped"]] == ["s002"]
+    assert "002.png" in index["skipped"][0]["error"]
 
 
 def test_cli_names_a_missing_file(tmp_path, capsys):
