@@ -87,17 +87,20 @@ def test_plain_webdataset_members_and_captions_are_read(tmp_path):
     image = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(image, format="JPEG")
     with tarfile.open(tmp_path / "web-0.tar", "w") as tar:
-        for key, caption in (("a1", "a red square"), ("a2", None)):
+        for key, caption in (("a1", "a red square"), ("a2", None), ("a3", "a square")):
             _add(tar, f"{key}.jpg", image.getvalue())
             if caption:
                 _add(tar, f"{key}.txt", caption.encode())
             _add(tar, f"{key}.cls", b"4")
+        _add(tar, "a3.json", b"{not json")
     dataset = stream_dataset(str(tmp_path / "web-*.tar"), "text", transforms, on_bad_sample="skip")
-    loader = StreamPairLoader(dataset, 2, PairCollate("text"), shuffle=False, on_bad_sample="skip", rank=0, world_size=1)
+    loader = StreamPairLoader(dataset, 3, PairCollate("text"), shuffle=False, on_bad_sample="skip", rank=0, world_size=1)
     batch = next(iter(loader))
     assert list(batch["ids"]) == ["a1"] and batch["labels"].tolist() == [4]
     assert torch.equal(batch["text"][0], transforms["text"]("a red square"))
-    assert "no 'text' member" in batch["skipped"][0].message and batch["skipped"][0].id == "a2"
+    no_text, bad_meta = batch["skipped"]
+    assert no_text.id == "a2" and "no 'text' member" in no_text.message
+    assert bad_meta.source.endswith("web-0.tar:a3.json") and "not JSON" in bad_meta.message
 
 
 def test_shuffle_buffer_changes_the_order_and_keeps_the_set(tmp_path, transforms):

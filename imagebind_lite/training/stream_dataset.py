@@ -25,33 +25,15 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from imagebind_lite.data.bad_samples import (
-    BadSample,
-    check_policy,
-    fail_on_bad,
-    read_or_bad,
-)
+from imagebind_lite.data.bad_samples import BadSample, check_policy, fail_on_bad, read_or_bad
 from imagebind_lite.data.shards import (
-    Shard,
-    ShardSample,
-    ShardSpec,
-    find_member,
-    read_range,
-    resolve_shards,
-    sample_meta,
+    META_FIELD, Shard, ShardSample, ShardSpec, find_member, read_range, resolve_shards, sample_meta,
 )
-from imagebind_lite.errors import InputError
 from imagebind_lite.modality import EncodedFile
 from imagebind_lite.registry import get_modality
 from imagebind_lite.training.data_order import Cursor, _dist_info
 from imagebind_lite.training.datasets import PIVOT, PIVOT_INPUT
-from imagebind_lite.training.stream_plan import (
-    PassShape,
-    logical_worker,
-    pieces,
-    shard_order,
-    skipped_batches,
-)
+from imagebind_lite.training.stream_plan import PassShape, logical_worker, pieces, shard_order, skipped_batches
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +115,12 @@ class StreamPairDataset(IterableDataset):
 
     def decode(self, record: Any) -> Any:
         """A raw record -> a pair item, or a ``BadSample`` naming shard, member and modality."""
-        if isinstance(record, BadSample):
-            return record
-        try:
-            sample_id, label = sample_meta(record)
-        except InputError as exc:
-            return BadSample(record.key, self.modality, exc.source or record.shard, str(exc))
+        if isinstance(record, BadSample):  # a broken shard: reported against this pair
+            return replace(record, modality=self.modality)
+        meta = read_or_bad(lambda: sample_meta(record), record.key, self.modality, record.member(META_FIELD))
+        if isinstance(meta, BadSample):
+            return meta
+        sample_id, label = meta
         item: Dict[str, Any] = {"id": sample_id, "label": label}
         for modality, key in ((self.pivot_modality, PIVOT_INPUT), (self.modality, self.modality)):
             value = self._load(record, sample_id, modality)
