@@ -105,7 +105,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tiny", "--smoke", action="store_true", help="a tiny run that only checks the script works")
     args = p.parse_args(argv)
     if args.tiny:
-        args.samples, args.image_size, args.audio_seconds, args.preset = 24, 32, 0.5, "tiny"
+        args.samples, args.image_size, args.audio_seconds, args.preset = 24, 32, 1.0, "tiny"
         args.samples_per_shard, args.shuffle_buffer, args.batch_size, args.workers, args.repeats = 5, 8, 4, 0, 1
     return args
 

@@ -11,7 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
+import soundfile
 import torch
 from gloo_helpers import spawn_gloo
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -78,6 +80,27 @@ def _add(tar, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     tar.addfile(info, io.BytesIO(data))
+
+
+def test_audio_members_decode_from_memory_as_their_files_do(tmp_path):
+    """wav through libsndfile from memory; a broken one still names the shard member."""
+    transforms = {m: get_modality(m).transform(create_encoder(f"{m}/tiny").config.data) for m in ("vision", "audio")}
+    rng = np.random.default_rng(0)
+    rows = ["id,label,vision,audio"]
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        soundfile.write(tmp_path / f"{i}.wav", 0.1 * rng.standard_normal((16000, 2)), 16000)
+        rows.append(f"a{i},{i},{i}.png,{i}.wav")
+    (tmp_path / "2.wav").write_bytes(b"RIFF broken")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    write_shards(tmp_path / "pairs.csv", tmp_path / "shards")
+    dataset = stream_dataset(str(tmp_path / "shards"), "audio", transforms, on_bad_sample="skip")
+    batch = next(iter(StreamPairLoader(dataset, 3, PairCollate("audio"), shuffle=False, on_bad_sample="skip",
+                                       rank=0, world_size=1)))
+    for row, i in enumerate((0, 1)):
+        assert torch.equal(batch["audio"][row], transforms["audio"](tmp_path / f"{i}.wav"))
+    assert batch["skipped"][0].source.endswith("shard-000000.tar:000000002.audio.wav")
+    assert batch["skipped"][0].modality == "audio"
 
 
 def test_plain_webdataset_members_and_captions_are_read(tmp_path):
