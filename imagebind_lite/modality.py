@@ -195,7 +195,16 @@ class ModalitySpec:
         self._check_suffix(item.suffix, item.name)
         if not item.data:
             raise InputError("file is empty", modality=self.name, source=item.name)
-        return self.validate(self._decode(lambda: self.read_bytes(item.data, item.suffix), item.name), item.name)
+        try:
+            raw = self._decode(lambda: self.read_bytes(item.data, item.suffix), item.name)
+        except InputError as exc:
+            if exc.source in (None, item.name):
+                raise
+            # a reader's error names the temporary file read_bytes wrote; name the member instead
+            text = str(exc)
+            message = text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text
+            raise InputError(message, modality=exc.modality or self.name, source=item.name) from None
+        return self.validate(raw, item.name)
 
     def _check_suffix(self, suffix: str, source: str) -> None:
         if self.extensions and suffix.lower() not in self.extensions:

@@ -25,6 +25,7 @@ from imagebind_lite.data.shard_writer import write_shards
 from imagebind_lite.data.shards import resolve_shards
 from imagebind_lite.errors import InputError
 from imagebind_lite.factory import create_encoder
+from imagebind_lite.modality import EncodedFile
 from imagebind_lite.registry import get_modality
 from imagebind_lite.training import ManifestPairDataset, PairCollate, PairDataModule
 from imagebind_lite.training.stream_dataset import (
@@ -101,6 +102,15 @@ def test_audio_members_decode_from_memory_as_their_files_do(tmp_path):
         assert torch.equal(batch["audio"][row], transforms["audio"](tmp_path / f"{i}.wav"))
     assert batch["skipped"][0].source.endswith("shard-000000.tar:000000002.audio.wav")
     assert batch["skipped"][0].modality == "audio"
+
+
+def test_a_reader_error_names_the_member_not_the_temporary_file():
+    png = io.BytesIO()
+    Image.new("L", (8, 8), 3).save(png, format="PNG")  # 8-bit: carries no metric depth
+    with pytest.raises(InputError, match="no metric depth") as failed:
+        get_modality("depth").load(EncodedFile(png.getvalue(), "s.tar:000000001.depth.png"))
+    assert failed.value.source == "s.tar:000000001.depth.png" and failed.value.modality == "depth"
+    assert "ibl-bytes" not in str(failed.value)
 
 
 def test_plain_webdataset_members_and_captions_are_read(tmp_path):
