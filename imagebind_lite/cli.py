@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "benchmark": ("imagebind_lite.commands.benchmark", "a saved model on benchmark directories, beside the paper"),
     "demo": ("imagebind_lite.commands.demo", "the whole idea end to end on the synthetic world"),
     "world": ("imagebind_lite.commands.world", "write the synthetic world as files + manifests"),
+    "shards": ("imagebind_lite.commands.shards", "pack a manifest's pairs into tar shards for streaming"),
     "convert": ("imagebind_lite.commands.convert", "convert an official ImageBind checkpoint"),
 }
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")

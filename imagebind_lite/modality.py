@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Mapping, Optional
@@ -30,6 +32,19 @@ from imagebind_lite.errors import ImageBindLiteError, InputError, UnknownNameErr
 from imagebind_lite.layers import Head, Normalize, Stem
 from imagebind_lite.threads import one_intra_op_thread
 from imagebind_lite.trunk_kinds import KIND_ALIASES, TRANSFORMER, TRANSFORMER_KIND, BuiltTrunk, TrunkKind
+
+
+@dataclass(frozen=True)
+class EncodedFile:
+    """One file's bytes held in memory (a member of a tar shard): what ``ModalitySpec.load``
+    takes besides paths and raw data. ``name`` gives the suffix and names it in errors."""
+
+    data: bytes
+    name: str
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
 
 
 class ModalitySpec:
@@ -53,6 +68,15 @@ class ModalitySpec:
     def read_file(self, path: Path) -> Any:
         """Decode one file into the raw form ``to_tensor`` takes (array, image, string)."""
         raise NotImplementedError(f"modality {self.name!r} cannot read files")
+
+    def read_bytes(self, data: bytes, suffix: str) -> Any:
+        """Decode one file's contents held in memory, as ``read_file`` decodes a file. This
+        default goes through a temporary file so every modality that reads files also reads
+        shards; override it to decode from memory when the decoder can (no disk round trip)."""
+        with tempfile.TemporaryDirectory(prefix="ibl-bytes-") as tmp:
+            path = Path(tmp) / f"member{suffix}"
+            path.write_bytes(data)
+            return self.read_file(path)
 
     def validate(self, raw: Any, source: str) -> Any:
         """Check (and coerce) raw in-memory data; raise ``InputError`` on nonsense."""
@@ -170,7 +194,10 @@ class ModalitySpec:
         return self.preset_aliases.get(name, name) in self.presets()
 
     def load(self, item: Any) -> Any:
-        """A path (str/Path) or in-memory raw data -> validated raw data, with clear errors."""
+        """A path (str/Path), an ``EncodedFile`` or in-memory raw data -> validated raw data,
+        with clear errors."""
+        if isinstance(item, EncodedFile):
+            return self._load_encoded(item)
         is_path = isinstance(item, os.PathLike) or (isinstance(item, str) and not self.strings_are_data)
         source = str(item) if is_path else f"<in-memory {type(item).__name__}>"
         if not is_path:
@@ -182,20 +209,40 @@ class ModalitySpec:
             status = None
         if status is None or not stat.S_ISREG(status.st_mode):
             raise InputError("file not found", modality=self.name, source=source)
-        if self.extensions and path.suffix.lower() not in self.extensions:
-            raise InputError(
-                f"unsupported file type {path.suffix!r}; expected one of {', '.join(self.extensions)}",
-                modality=self.name, source=source,
-            )
+        self._check_suffix(path.suffix, source)
         if status.st_size == 0:
             raise InputError("file is empty", modality=self.name, source=source)
+        return self.validate(self._decode(lambda: self.read_file(path), source), source)
+
+    def _load_encoded(self, item: EncodedFile) -> Any:
+        self._check_suffix(item.suffix, item.name)
+        if not item.data:
+            raise InputError("file is empty", modality=self.name, source=item.name)
         try:
-            raw = self.read_file(path)
+            raw = self._decode(lambda: self.read_bytes(item.data, item.suffix), item.name)
+        except InputError as exc:
+            if exc.source in (None, item.name):
+                raise
+            # a reader's error names the temporary file read_bytes wrote; name the member instead
+            text = str(exc)
+            message = text.split("] ", 1)[1] if text.startswith("[") and "] " in text else text
+            raise InputError(message, modality=exc.modality or self.name, source=item.name) from None
+        return self.validate(raw, item.name)
+
+    def _check_suffix(self, suffix: str, source: str) -> None:
+        if self.extensions and suffix.lower() not in self.extensions:
+            raise InputError(
+                f"unsupported file type {suffix!r}; expected one of {', '.join(self.extensions)}",
+                modality=self.name, source=source,
+            )
+
+    def _decode(self, read: Callable[[], Any], source: str) -> Any:
+        try:
+            return read()
         except ImageBindLiteError:
             raise
         except Exception as exc:  # decoder errors come in many types; name the file instead
             raise InputError(f"cannot decode file: {type(exc).__name__}: {exc}", modality=self.name, source=source) from exc
-        return self.validate(raw, source)
 
     def transform(self, data: dict) -> "ModalityTransform":
         """A picklable callable: path or raw item -> tensor (DataLoader workers use it)."""
@@ -223,6 +270,8 @@ def _preprocessed(spec: ModalitySpec, where: str, make: Callable[[], torch.Tenso
 def _where(spec: ModalitySpec, item: Any, source: str | None) -> str:
     if source:
         return source
+    if isinstance(item, EncodedFile):
+        return item.name
     return str(item) if isinstance(item, (str, os.PathLike)) and not spec.strings_are_data else "<in-memory>"
 
 

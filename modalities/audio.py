@@ -18,6 +18,7 @@ Key map for a converter (ImageBind prefix ``modality_preprocessors.audio.``): ``
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -81,6 +82,13 @@ class AudioModality(ModalitySpec):
 
     def read_file(self, path: Path) -> Recording:
         samples, rate = decode_audio(path)
+        return Recording(samples, rate)
+
+    def read_bytes(self, data: bytes, suffix: str) -> Recording:
+        try:
+            samples, rate = decode_audio(io.BytesIO(data))
+        except Exception:  # a format libsndfile cannot read from memory: through a file, as read_file
+            return super().read_bytes(data, suffix)
         return Recording(samples, rate)
 
     def validate(self, raw, source: str) -> Recording:

@@ -57,14 +57,15 @@ def decode_audio(path) -> tuple[np.ndarray, int]:
     soundfile (libsndfile) reads wav/flac/ogg/opus and, since libsndfile 1.1, mp3; anything it
     refuses goes through librosa, which falls back to audioread (ffmpeg/gstreamer if present).
     """
+    source = path if hasattr(path, "read") else str(path)  # a path, or a file object (shard member bytes)
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
         return np.ascontiguousarray(samples.T), int(rate)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as soundfile_error:
         try:
             with warnings.catch_warnings():  # librosa warns about its own fallback; we report below
                 warnings.simplefilter("ignore")
-                samples, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+                samples, rate = librosa.load(source, sr=None, mono=False, dtype=np.float32)
         except Exception:
             raise soundfile_error from None  # libsndfile's message says more about a broken file
         return np.atleast_2d(samples), int(rate)

@@ -71,6 +71,9 @@ class TextModality(ModalitySpec):
     def read_file(self, path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")  # utf-8-sig: drop a BOM left by Windows editors
 
+    def read_bytes(self, data: bytes, suffix: str) -> str:
+        return data.decode("utf-8-sig")
+
     def validate(self, raw: Any, source: str) -> RawText:
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="replace")

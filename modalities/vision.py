@@ -18,6 +18,7 @@ Preprocessing (see ``vision_image.py``) follows the data config: CLIP/ImageBind'
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,11 @@ class VisionModality(ModalitySpec):
     def read_file(self, path: Path) -> vision_image.CanonicalImage:
         with Image.open(path) as image:
             image.load()  # decode now so a truncated file fails here, naming the file
+            return vision_image.from_pil(image)
+
+    def read_bytes(self, data: bytes, suffix: str) -> vision_image.CanonicalImage:
+        with Image.open(io.BytesIO(data)) as image:  # PIL finds the format from the bytes
+            image.load()
             return vision_image.from_pil(image)
 
     def validate(self, raw: Any, source: str) -> vision_image.CanonicalImage:

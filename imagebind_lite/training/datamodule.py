@@ -21,13 +21,14 @@ from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
 from imagebind_lite.training.build import plain_hparams
 from imagebind_lite.training.datasets import (
-    PIVOT, ManifestPairDataset, PairDataset, WorldPairDataset, cache_inputs, check_policy,
+    PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
 )
 from imagebind_lite.training.pivot_cache import PivotCache, state_dict_hash
 from imagebind_lite.training.positives import (
     MultiPositivePairDataset, check_positives, grouped_manifest, loader_parts,
 )
 from imagebind_lite.training.val_classes import ValClasses, classes_of
+from imagebind_lite.training.stream_dataset import StreamPairDataset, StreamPairLoader, stream_dataset
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class PairDataModule(pl.LightningDataModule):
         positives: Union[str, Dict[str, str]] = "sample",
         augment: Optional[Dict[str, Dict[str, Any]]] = None,
         class_prompts: Optional[str] = None,
+        shards: Optional[Dict[str, Union[str, List[str]]]] = None,
+        shuffle_buffer: int = 1000,
     ):
         """
         Args:
@@ -90,12 +93,20 @@ class PairDataModule(pl.LightningDataModule):
             class_prompts: prompt file (a world.json, or ``{class_name: [prompt, ...]}`` in label
                 order) for zero-shot validation of labelled held-out sets; the synthetic world
                 brings its own prompts (see val_classes.py).
+            shards: modality -> training tar shards instead of a manifest: an ``index.json``,
+                a folder holding one, glob patterns or a list of paths (``imagebind-lite
+                shards`` writes them). Streamed: split over ranks and workers, shuffled by
+                shard order and a buffer, resumable; no pivot cache (see stream_dataset.py).
+            shuffle_buffer: samples held (as raw bytes) by each worker's shuffle buffer.
         """
         super().__init__()
         self.save_hyperparameters()
         plain_hparams(self)
-        if (world is None) == (manifests is None):
-            raise InputError("give exactly one of world= or manifests=")
+        if (world is None) == (manifests is None and shards is None):
+            raise InputError("give either world= or manifests= and/or shards=")
+        both = sorted(set(manifests or {}) & set(shards or {}))
+        if both:
+            raise InputError(f"pair(s) {both} have both a training manifest and shards; give one")
         if mode not in TRAIN_MODES:
             raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
         check_policy(on_bad_sample)
@@ -106,6 +117,7 @@ class PairDataModule(pl.LightningDataModule):
         # Built now, so a typo in the options fails when the config is read, not after caching.
         self.augmenters = {m: get_modality(m).augmenter(options or {}) for m, options in (augment or {}).items()}
         self.world, self.manifests, self.val_manifests = world, dict(manifests or {}), dict(val_manifests or {})
+        self.shards = dict(shards or {})
         self._pivot = None
         self._pivot_modality = PIVOT
         self._data_configs: Optional[Dict[str, dict]] = None
@@ -128,7 +140,7 @@ class PairDataModule(pl.LightningDataModule):
         if self.hparams.pairs:
             return list(self.hparams.pairs)
         if self.world is None:
-            return list(self.manifests)
+            return list(self.manifests) + list(self.shards)
         return [m for m in self._data_configs if m != self._pivot_modality]
 
     # ---- datasets ------------------------------------------------------------------------------
@@ -157,7 +169,7 @@ class PairDataModule(pl.LightningDataModule):
             self._attach_pivot_cache()
         if self.hparams.cache_inputs:
             for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
-                if dataset.input_cache is None:
+                if getattr(dataset, "input_cache", False) is None:  # streams are never cached
                     cache_inputs(dataset, self.hparams.num_workers)
 
     def val_classes(self, modality: str) -> Optional[ValClasses]:
@@ -174,6 +186,9 @@ class PairDataModule(pl.LightningDataModule):
                 return None
             return WorldPairDataset(self.world, collection, size, transforms, modality=modality,
                                     on_bad_sample=hp.on_bad_sample, pivot_modality=self._pivot_modality)
+        if train and modality in self.shards:
+            return stream_dataset(self.shards[modality], modality, transforms, hp.on_bad_sample,
+                                  self._pivot_modality, hp.shuffle_buffer)
         source = (self.manifests if train else self.val_manifests).get(modality)
         if source is None:
             if train:
@@ -197,6 +212,9 @@ class PairDataModule(pl.LightningDataModule):
                 raise InputError(f"augment names {modality!r}, which is not a trained pair "
                                  f"({', '.join(self.pair_modalities())})", modality=modality)
             dataset = self.train_sets.get(modality)
+            if isinstance(dataset, StreamPairDataset) and augmenter:
+                raise InputError("augmentation is applied to manifest pairs only, not yet to streamed shards; "
+                                 "train this pair from its manifest to augment it", modality=modality)
             if dataset is not None and augmenter and dataset.augment is None:
                 dataset.augment = get_modality(modality).augmented(self._data_configs[modality], augmenter)
                 dataset.augment_seed = self.hparams.seed
@@ -207,7 +225,7 @@ class PairDataModule(pl.LightningDataModule):
         shared = self.cache.cache_dir is not None and trainer is not None and trainer.world_size > 1
         first = trainer is None or trainer.local_rank == 0
         device = trainer.strategy.root_device if trainer is not None else None
-        named = [(f"train-{m}", d) for m, d in self.train_sets.items()] + \
+        named = [(f"train-{m}", d) for m, d in self.train_sets.items() if not isinstance(d, StreamPairDataset)] + \
                 [(f"val-{m}", d) for m, d in self.val_sets.items()]
         if shared and not first:
             trainer.strategy.barrier("pivot-cache")  # wait for local rank 0 to write the files
@@ -239,7 +257,8 @@ class PairDataModule(pl.LightningDataModule):
 
     def _loader(self, modality: str, dataset: PairDataset, batch_size: int, shuffle: bool, drop_last: bool):
         hp = self.hparams
-        loader_class, collate = loader_parts(dataset, modality, self._pivot_modality)
+        loader_class, collate = (StreamPairLoader, PairCollate(modality, self._pivot_modality)) \
+            if isinstance(dataset, StreamPairDataset) else loader_parts(dataset, modality, self._pivot_modality)
         return loader_class(dataset, batch_size, collate, shuffle=shuffle, seed=hp.seed, drop_last=drop_last,
                             num_workers=hp.num_workers, on_bad_sample=hp.on_bad_sample)
 
