@@ -39,6 +39,12 @@ from imagebind_lite.losses.distributed import rank as rank_of
 from imagebind_lite.losses.temperature import Temperature
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """Half-precision logits (or embeddings) in float32, others as they are: bf16 logsumexp over
+    thousands of columns loses the small differences a contrastive loss is made of."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class _SymmetricCrossEntropy(torch.autograd.Function):
     """mean(CE over rows) and mean(CE over columns) of a square logit matrix, halved, with the
     diagonal as targets. The backward builds the whole gradient in one buffer,
@@ -47,9 +53,7 @@ class _SymmetricCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: Tensor) -> Tensor:
-        # Reductions in float32 at least: bf16 logsumexp over thousands of columns loses the
-        # small differences the loss is made of.
-        x = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        x = at_least_float32(logits)
         n = x.shape[0]
         lse_rows = torch.logsumexp(x, dim=1)
         lse_cols = torch.logsumexp(x, dim=0)

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses.distributed import BatchGather, GatherFn
-from imagebind_lite.losses.infonce import InfoNCEOutput
+from imagebind_lite.losses.infonce import InfoNCEOutput, at_least_float32
 
 
 def _check(a: Tensor, b: Tensor, owner: Tensor) -> Tensor:
@@ -50,11 +50,6 @@ def _check(a: Tensor, b: Tensor, owner: Tensor) -> Tensor:
     if owner.shape != (a.shape[0],) or (owner.numel() and (owner.min() < 0 or owner.max() >= b.shape[0])):
         raise InputError(f"owner must give each of the {a.shape[0]} rows an anchor index in [0, {b.shape[0]})")
     return owner
-
-
-def _at_least_float32(logits: Tensor) -> Tensor:
-    # bf16 logsumexp over thousands of columns loses the small differences the loss is made of
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def multi_positive_infonce(
@@ -87,10 +82,10 @@ def multi_positive_infonce(
         rows, valid, rows_owner, total_rows = a, None, owner_global, float(a.shape[0])
     if total_rows == 0:
         raise InputError("multi-positive InfoNCE got no rows on any rank")
-    logits_xa = _at_least_float32((a * scale) @ anchors.T)
+    logits_xa = at_least_float32((a * scale) @ anchors.T)
     # Sum over local rows, normalised by the global row count: rows may differ across ranks.
     loss_xa = F.cross_entropy(logits_xa, owner_global, reduction="sum") * (world / total_rows)
-    logits_ax = _at_least_float32((b * scale) @ rows.T)
+    logits_ax = at_least_float32((b * scale) @ rows.T)
     mine = torch.arange(offset, offset + b.shape[0], device=a.device)
     positive = rows_owner[None, :] == mine[:, None]
     if valid is not None:

@@ -32,6 +32,7 @@ from torch import nn
 
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses import multi_positive_infonce, sigmoid_loss, symmetric_infonce
+from imagebind_lite.losses.infonce import at_least_float32
 from imagebind_lite.training.build import (
     LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, load_encoder, plain_hparams,
 )
@@ -45,10 +46,6 @@ from imagebind_lite.training.zero_shot_val import TEXT, ZeroShotValidation, give
 log = logging.getLogger(__name__)
 
 _PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT_INPUT, PIVOT_EMB, OWNER}
-
-
-def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class AlignmentModule(pl.LightningModule):
@@ -218,7 +215,7 @@ class AlignmentModule(pl.LightningModule):
         other = encode_in_chunks(self.encoders[modality], pair[modality], chunk)
         # Converted ImageBind encoders may scale their outputs; the loss wants unit vectors, and
         # at least float32 (bf16 autocast outputs), float64 stays (exactness checks).
-        return F.normalize(_at_least_float32(pivot), dim=-1), F.normalize(_at_least_float32(other), dim=-1)
+        return F.normalize(at_least_float32(pivot), dim=-1), F.normalize(at_least_float32(other), dim=-1)
 
     def pair_loss(self, modality: str, pair: Dict[str, Any]):
         """The pair's loss with details; a = X, b = image: acc_ab is X->image top-1, acc_ba image->X."""
