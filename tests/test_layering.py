@@ -1,7 +1,7 @@
 """The core's modules import one way, bottom to top, and never a specific modality.
 
-config/errors/atomic/empty_init -> towers, layers -> encoder -> trunk_kinds -> modality -> registry -> factory ->
-embedding, saved_model -> model. A module imports only modules below it, at module level: an
+config/errors/atomic/empty_init -> towers, layers -> encoder -> trunk_kinds -> modality, cnn_kind -> registry ->
+factory -> embedding, saved_model -> model. A module imports only modules below it, at module level: an
 import hidden inside a function to dodge a cycle would make the order a fiction.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ RANKS = {
     "imagebind_lite.config": 0, "imagebind_lite.errors": 0, "imagebind_lite.atomic": 0, "imagebind_lite.empty_init": 0,
     "imagebind_lite.towers": 1, "imagebind_lite.layers": 1,
     "imagebind_lite.encoder": 2, "imagebind_lite.trunk_kinds": 3, "imagebind_lite.modality": 4,
+    "imagebind_lite.cnn_kind": 4,
     "imagebind_lite.registry": 5, "imagebind_lite.factory": 6, "imagebind_lite.embedding": 7,
     "imagebind_lite.saved_model": 7, "imagebind_lite.model": 8,
 }
