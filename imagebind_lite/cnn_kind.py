@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Optional
 
 import torch
 from safetensors.torch import load_file
@@ -73,7 +72,7 @@ def build_cnn(in_chans: int, spatial_dims: int, config: EncoderConfig) -> BuiltT
 
 
 def _own_trunk(in_chans: int, spatial_dims: int, config: EncoderConfig,
-               weights: Optional[str]) -> tuple[ConvNet, dict]:
+               weights: str | None) -> tuple[ConvNet, dict]:
     options = {key: config.trunk.get(key, default) for key, default in OWN_DEFAULTS[spatial_dims].items()}
     options["channels"] = [int(c) for c in options["channels"]]
     try:
@@ -86,7 +85,7 @@ def _own_trunk(in_chans: int, spatial_dims: int, config: EncoderConfig,
 
 
 def _timm_trunk(in_chans: int, spatial_dims: int, config: EncoderConfig,
-                weights: Optional[str]) -> tuple[TimmTrunk, dict]:
+                weights: str | None) -> tuple[TimmTrunk, dict]:
     name, modality = config.trunk["timm_model"], config.modality
     if spatial_dims != 2:
         raise InputError(f"timm models take 2-D inputs, and {modality} samples are 1-D; leave timm_model "

@@ -12,7 +12,8 @@ channels over time) or 2-D (log-mel, depth, thermal maps): only the layer types 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +84,7 @@ class ConvNet(nn.Module):
         self.num_features = int(channels[-1])
         layers: list[nn.Module] = []
         widths = [in_chans, *channels]
-        for index, (width_in, width_out) in enumerate(zip(widths, widths[1:])):
+        for index, (width_in, width_out) in enumerate(pairwise(widths)):
             layers.append(ConvBlock(width_in, int(width_out), spatial_dims, kernel_size, convs_per_block, norm))
             if index < len(channels) - 1:
                 layers += [Downsample(), nn.Dropout(dropout) if dropout else nn.Identity()]
