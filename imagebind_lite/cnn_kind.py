@@ -46,6 +46,10 @@ OWN_DEFAULTS = {
 }
 # Keys only this kind reads: one set without a "kind" selects it, one set under another kind errs.
 CNN_KEYS = ("timm_model", "channels")
+# Every key a cnn trunk config may hold (what a recorded config adds included): any other is a typo
+# that would otherwise be silently ignored.
+KNOWN_KEYS = {"kind", "timm_model", "timm_kwargs", "pretrained_path", "hub", "in_chans", "output_width",
+              "initialised_from", *OWN_DEFAULTS[2]}
 
 
 def cnn_kind(in_chans: int, spatial_dims: int = 2) -> TrunkKind:
@@ -59,6 +63,11 @@ def cnn_kind(in_chans: int, spatial_dims: int = 2) -> TrunkKind:
 def build_cnn(in_chans: int, spatial_dims: int, config: EncoderConfig) -> BuiltTrunk:
     """The CNN ``config.trunk`` names and the config to record (see the module docstring)."""
     trunk = config.trunk
+    unknown = sorted(set(trunk) - KNOWN_KEYS)
+    if unknown:
+        raise InputError(f"unknown cnn trunk option(s) {', '.join(map(repr, unknown))}; the options are "
+                         f"{', '.join(sorted(KNOWN_KEYS - {'kind', 'output_width', 'in_chans'}))}",
+                         modality=config.modality)
     weights = trunk.get("pretrained_path") or None
     build = _timm_trunk if trunk.get("timm_model") else _own_trunk
     module, options = build(in_chans, spatial_dims, config, weights)

@@ -128,6 +128,8 @@ def test_bad_options_fail_naming_the_modality():
         ib.create_encoder("imu/cnn", trunk={"timm_model": "resnet10t"})
     with pytest.raises(ib.InputError, match=r"modality 'depth'.*unknown pool 'median'"):
         ib.create_encoder("depth/cnn", trunk={"pool": "median"})
+    with pytest.raises(ib.InputError, match=r"modality 'depth'.*unknown cnn trunk option\(s\) 'chanels'"):
+        ib.create_encoder("depth/cnn", trunk={"chanels": [8, 16]})
     # a cnn option given to the transformer would be ignored: refused, pointing at the preset
     with pytest.raises(ib.InputError, match=r"'channels' belongs to the 'cnn' trunk kind.*'audio/cnn'"):
         ib.create_encoder("audio/tiny", trunk={"kind": "transformer", "channels": [8]})
