@@ -70,7 +70,7 @@ class ConvNet(nn.Module):
     """
 
     def __init__(self, in_chans: int, channels: Sequence[int], spatial_dims: int = 2, kernel_size: int = 3,
-                 convs_per_block: int = 2, pool: str = "avgmax", dropout: float = 0.1, norm: str = "batch"):
+                 convs_per_block: int = 1, pool: str = "avgmax", dropout: float = 0.1, norm: str = "batch"):
         super().__init__()
         if spatial_dims not in _CONV:
             raise ValueError(f"ConvNet runs over 1 or 2 spatial axes, not {spatial_dims}")
