@@ -7,7 +7,10 @@ modality. timm models are built from names with random weights, or from a locall
 """
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +160,13 @@ def test_a_few_steps_on_tiny_data_lower_the_loss(name):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the unseen-voices benchmark synthesises speech with espeak-ng")
+def test_unseen_voices_benchmark_smoke_run(capsys):
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[1] / "benchmarks"
+                                                  / "bench_cnn_unseen_voices.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main(["--smoke", "--variants", "tiny,cnn"])
+    assert set(results) == {"tiny", "cnn"} and "unseen-voice top-1" in capsys.readouterr().out
