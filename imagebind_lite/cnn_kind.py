@@ -74,7 +74,7 @@ def build_cnn(in_chans: int, spatial_dims: int, config: EncoderConfig) -> BuiltT
     weights = trunk.get("pretrained_path") or None
     build = _timm_trunk if trunk.get("timm_model") else _own_trunk
     module, options = build(in_chans, spatial_dims, config, weights)
-    source = weights or ("hub" if trunk.get("hub") else None)
+    source = weights or ("hub" if trunk.get("hub") and trunk.get("timm_model") else None)  # only timm has a hub
     recorded_trunk = {"kind": CNN, **options, "in_chans": in_chans, "output_width": int(module.num_features),
                       "pretrained_path": None, "hub": False,
                       "initialised_from": source or trunk.get("initialised_from")}
