@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.cnn_kind import cnn_kind
 from imagebind_lite.layers import PatchStem, Stem
 from imagebind_lite.modalities.audio_augment import AudioAugmenter
 from imagebind_lite.modalities.audio_features import SILENCE_PEAK, decode_audio, mix_channels, resample, waveform_to_clips
@@ -48,7 +49,8 @@ class Recording(NamedTuple):
 @register_modality("audio")
 class AudioModality(ModalitySpec):
     extensions = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
-    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf_audio": HF_AUDIO_KIND}
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "hf_audio": HF_AUDIO_KIND,
+                   "cnn": cnn_kind(in_chans=1)}  # cnn: each fbank clip is a 1-channel image
 
     def presets(self) -> dict[str, EncoderConfig]:
         tiny_data = {
@@ -66,6 +68,11 @@ class AudioModality(ModalitySpec):
         return {
             "tiny": EncoderConfig("audio", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"kernel_size": 8, "stride": 8, "norm_eps": 1e-5}, data=tiny_data),
+            # Start here with little data (hundreds of clips): a small CNN over each clip's log-mel
+            # (PANNs-style); trunk={"timm_model": "resnet18"} swaps in any timm model. 32 mel bands
+            # generalised to unseen voices as well as 64 at half the cost.
+            "cnn": EncoderConfig("audio", embed_dim=128, trunk={"kind": "cnn", "channels": [16, 32, 64, 128]},
+                                 data=dict(tiny_data)),
             "imagebind_huge": EncoderConfig(
                 "audio", embed_dim=1024, width=768, depth=12, num_heads=12, drop_path=0.1, extra_kv=True,
                 output_scale=20.0, stem={"kernel_size": 16, "stride": 10, "norm_eps": 1e-5}, data=huge_data,

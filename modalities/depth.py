@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.cnn_kind import cnn_kind
 from imagebind_lite.layers import Stem
 from imagebind_lite.modalities.depth_camera import camera_disparity_scale
 from imagebind_lite.modalities.image_augment import ImageAugmenter
@@ -49,6 +50,7 @@ MILLIMETRES_PER_METRE = 1000.0
 @register_modality("depth")
 class DepthModality(ModalitySpec):
     extensions = (".png", ".npy", ".tif", ".tiff")
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "cnn": cnn_kind(in_chans=1)}
 
     def presets(self) -> dict[str, EncoderConfig]:
         room_data = {
@@ -62,6 +64,10 @@ class DepthModality(ModalitySpec):
         return {
             "tiny": EncoderConfig("depth", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"patch_size": 8, "norm_eps": 1e-5}, data=tiny_data),
+            # Start here with little data: a small CNN over the disparity map, which unlike the
+            # transformer's position embeddings takes any image_size.
+            "cnn": EncoderConfig("depth", embed_dim=128, trunk={"kind": "cnn", "channels": [16, 32, 64, 128]},
+                                 data={**tiny_data, "image_size": 64}),
             "imagebind_huge": EncoderConfig(
                 "depth", embed_dim=1024, width=384, depth=12, num_heads=8, extra_kv=True, output_scale=5.0,
                 stem={"patch_size": 16, "norm_eps": 1e-5}, data=room_data,

@@ -35,6 +35,7 @@ from scipy.signal import resample_poly
 from torch import nn
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.cnn_kind import cnn_kind
 from imagebind_lite.layers import PatchStem, Stem
 
 CHANNELS = 6  # acc xyz + gyro xyz
@@ -67,6 +68,7 @@ class WindowLinear(nn.Linear):
 @register_modality("imu")
 class ImuModality(ModalitySpec):
     extensions = (".csv", ".npy")
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "cnn": cnn_kind(in_chans=CHANNELS, spatial_dims=1)}
 
     def presets(self) -> dict[str, EncoderConfig]:
         tiny_data = {
@@ -78,6 +80,9 @@ class ImuModality(ModalitySpec):
         return {
             "tiny": EncoderConfig("imu", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"kernel_size": 5, "norm_eps": 1e-5}, data=tiny_data),
+            # Start here with little data: a 1-D CNN over [6 channels, time] (kernel 5 samples).
+            "cnn": EncoderConfig("imu", embed_dim=128, trunk={"kind": "cnn", "channels": [32, 64, 128]},
+                                 data=dict(tiny_data)),
             "imagebind_huge": EncoderConfig(
                 "imu", embed_dim=1024, width=512, depth=6, num_heads=8, drop_path=0.7, head_dropout=0.5,
                 extra_kv=True, output_scale=5.0, stem={"kernel_size": 8, "norm_eps": 1e-5}, data=huge_data,

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from imagebind_lite import EncoderConfig, InputError, ModalitySpec, register_modality
+from imagebind_lite.cnn_kind import cnn_kind
 from imagebind_lite.layers import Stem
 from imagebind_lite.modalities.image_augment import ImageAugmenter
 from imagebind_lite.modalities.sensor_images import resize_and_crop, single_channel_stem
@@ -21,6 +22,7 @@ from imagebind_lite.modalities.sensor_images import resize_and_crop, single_chan
 @register_modality("thermal")
 class ThermalModality(ModalitySpec):
     extensions = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".npy")
+    trunk_kinds = {**ModalitySpec.trunk_kinds, "cnn": cnn_kind(in_chans=1)}
 
     def presets(self) -> dict[str, EncoderConfig]:
         # Calibrated on the synthetic world's 8-bit 0-80 C images (mostly cool background).
@@ -28,6 +30,9 @@ class ThermalModality(ModalitySpec):
         return {
             "tiny": EncoderConfig("thermal", embed_dim=128, width=64, depth=2, num_heads=4,
                                   stem={"patch_size": 8, "norm_eps": 1e-5}, data=tiny_data),
+            # Start here with little data: a small CNN over the thermal image (any image_size).
+            "cnn": EncoderConfig("thermal", embed_dim=128, trunk={"kind": "cnn", "channels": [16, 32, 64, 128]},
+                                 data={**tiny_data, "image_size": 64}),
             "imagebind_huge": EncoderConfig(
                 "thermal", embed_dim=1024, width=768, depth=12, num_heads=12, extra_kv=True, output_scale=10.0,
                 stem={"patch_size": 16, "norm_eps": 1e-5}, data={"image_size": 224, "mean": 0.5, "std": 0.25},

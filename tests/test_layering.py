@@ -1,8 +1,8 @@
 """The core's modules import one way, bottom to top, and never a specific modality.
 
-config/errors/atomic/empty_init/threads -> towers, layers -> encoder -> trunk_kinds, augment -> modality -> registry -> factory ->
-embedding, saved_model -> model. A module imports only modules below it, at module level: an
-import hidden inside a function to dodge a cycle would make the order a fiction.
+config/errors/atomic/empty_init/threads -> towers, layers -> encoder -> trunk_kinds, augment ->
+modality, cnn_kind -> registry -> factory -> embedding, saved_model -> model. A module imports only
+modules below it, at module level: an import hidden inside a function to dodge a cycle would make the order a fiction.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ RANKS = {
     "imagebind_lite.threads": 0,
     "imagebind_lite.towers": 1, "imagebind_lite.layers": 1,
     "imagebind_lite.encoder": 2, "imagebind_lite.trunk_kinds": 3, "imagebind_lite.augment": 3, "imagebind_lite.modality": 4,
+    "imagebind_lite.cnn_kind": 4,
     "imagebind_lite.registry": 5, "imagebind_lite.factory": 6, "imagebind_lite.embedding": 7,
     "imagebind_lite.saved_model": 7, "imagebind_lite.model": 8,
 }
