@@ -139,3 +139,20 @@ def test_cli_writes_world_and_preview(tmp_path, capsys):
     assert Image.open(tmp_path / "preview.png").format == "PNG"
     assert (tmp_path / "pairs" / "audio" / "manifest.csv").is_file()
     assert "preview" in capsys.readouterr().out
+
+
+def test_several_writer_processes_write_the_same_files(tmp_path):
+    """Samples depend on their index alone: two processes give byte-identical files and manifests."""
+    import hashlib
+
+    world = SyntheticWorld(WorldConfig(num_concepts=4, seed=1, image_size=16))
+    sizes = {"audio": 300, "eval": 2}  # more than two chunks: the pool is used
+
+    def digests(root: Path, workers: int) -> dict:
+        write_world(world, root, sizes=sizes, progress=False, workers=workers)
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    one, two = digests(tmp_path / "one", 1), digests(tmp_path / "two", 2)
+    assert sum(name.startswith("pairs/audio/audio/") for name in one) == 300
+    assert one == two

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Dict
 
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("256"),
                         help='samples per collection: "N" or "text=N,audio=N,depth=N,thermal=N,imu=N,eval=M"')
     parser.add_argument("--imu-format", choices=IMU_FORMATS, default="mixed", help="IMU file format")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                        help="processes rendering and writing samples (the files are the same for any number)")
     parser.add_argument("--thermal-bits", type=int, choices=(8, 16), default=defaults.thermal_bits,
                         help="thermal png depth")
     parser.add_argument("--preview", action="store_true", help="also write OUT_DIR/preview.png")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                          sample_rate=args.sample_rate, thermal_bits=args.thermal_bits)
     world = SyntheticWorld(config)
     paths = write_world(world, args.out_dir, sizes=args.sizes, progress=not args.no_progress,
-                        imu_format=args.imu_format)
+                        imu_format=args.imu_format, workers=args.workers)
     if args.preview:
         paths["preview"] = render_preview(world, Path(args.out_dir) / "preview.png", n=args.preview_n)
     for name, path in paths.items():

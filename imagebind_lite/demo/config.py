@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,7 @@ class DemoConfig:
     batch_size: int = 128                  # per pair
     lr: float = 2e-3                       # AdamW peak learning rate for the aligned encoders
     num_workers: int = 0                   # DataLoader workers (2-core machines: 0 is fastest)
+    world_workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))  # processes writing the world
     pivot_weights: Optional[Path] = None   # a saved model with a vision encoder: skip pretraining
     progress: bool = True                  # progress bars
     examples: int = 3                      # results shown per example query

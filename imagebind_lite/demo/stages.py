@@ -44,7 +44,8 @@ def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
                                        image_size=config.image_size))
     sizes = {m: config.pairs_per_modality for m in ALIGNED}
     sizes.update(eval=config.eval_size, audio_text=config.direct_pairs)
-    paths = write_world(world, config.out_dir / "world", sizes=sizes, progress=config.progress)
+    paths = write_world(world, config.out_dir / "world", sizes=sizes, progress=config.progress,
+                        workers=config.world_workers)
     paths["preview"] = render_preview(world, config.out_dir / "world_preview.png", n=6)
     return paths
 

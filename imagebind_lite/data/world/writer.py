@@ -13,8 +13,10 @@ last, atomically, so a manifest only ever lists files that were fully written.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from imagebind_lite.data.manifest import write_manifest_csv
 from imagebind_lite.data.world import fileio
@@ -23,7 +25,8 @@ from imagebind_lite.errors import InputError
 
 log = logging.getLogger(__name__)
 
-IMU_FORMATS = ("csv", "npy", "mixed")  # mixed: csv for even indices, npy for odd ones
+IMU_FORMATS = ("csv", "npy", "mixed")
+CHUNK = 128  # samples per task when several processes write  # mixed: csv for even indices, npy for odd ones
 
 
 def _imu_suffix(imu_format: str, index: int) -> str:
@@ -58,17 +61,43 @@ def _write_sample(sample: Dict[str, Any], root: Path, modalities, world, imu_for
     return row
 
 
+def _write_range(world, collection: str, start: int, stop: int, root: Path, imu_format: str) -> List[Dict[str, Any]]:
+    modalities = world.modalities(collection)
+    return [_write_sample(world.sample(collection, i), root, modalities, world, imu_format, i) for i in range(start, stop)]
+
+
+def _parallel_rows(world, collection: str, size: int, root: Path, imu_format: str, workers: int, bar) -> List[Dict[str, Any]]:
+    """Samples depend on their index alone, so chunks can be rendered and written by separate
+    processes (forked: the world is numpy only) and their rows concatenated in index order."""
+    starts = list(range(0, size, CHUNK))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_write_range, world, collection, a, min(a + CHUNK, size), root, imu_format)
+                   for a in starts]
+        rows: List[Dict[str, Any]] = []
+        for future in futures:
+            rows += future.result()
+            bar.update(len(rows) - bar.n)
+    return rows
+
+
 def write_collection(world, collection: str, size: int, root: Path, imu_format: str = "mixed",
-                     progress: bool = True) -> Path:
-    """Write ``size`` samples of ``collection`` under ``root``; return the manifest path."""
+                     progress: bool = True, workers: int = 1) -> Path:
+    """Write ``size`` samples of ``collection`` under ``root``; return the manifest path.
+    ``workers`` > 1 renders and writes in that many processes (where the OS can fork)."""
     from tqdm.auto import tqdm
 
     modalities = world.modalities(collection)
     for m in modalities:
         if m != "text":
             (root / m).mkdir(parents=True, exist_ok=True)
-    rows = [_write_sample(world.sample(collection, i), root, modalities, world, imu_format, i)
-            for i in tqdm(range(size), desc=f"world {collection}", disable=not progress, unit="sample")]
+    with tqdm(total=size, desc=f"world {collection}", disable=not progress, unit="sample") as bar:
+        if workers > 1 and size >= 2 * CHUNK and "fork" in multiprocessing.get_all_start_methods():
+            rows = _parallel_rows(world, collection, size, root, imu_format, workers, bar)
+        else:
+            rows = []
+            for a in range(0, size, CHUNK):
+                rows += _write_range(world, collection, a, min(a + CHUNK, size), root, imu_format)
+                bar.update(len(rows) - bar.n)
     columns = ["id", "label", *modalities, "concept", *world.attribute_names()]
     manifest = root / "manifest.csv"
     write_manifest_csv(manifest, columns, rows)
@@ -77,9 +106,10 @@ def write_collection(world, collection: str, size: int, root: Path, imu_format: 
 
 
 def write_world(world, out_dir, sizes: Optional[Mapping[str, int]] = None, progress: bool = True,
-                imu_format: str = "mixed") -> Dict[str, Path]:
+                imu_format: str = "mixed", workers: int = 1) -> Dict[str, Path]:
     """Write the collections named in ``sizes`` (default 256 of each pair collection and 128
-    eval samples) plus ``world.json``; return ``{collection: manifest path, "world": json}``."""
+    eval samples) plus ``world.json``; return ``{collection: manifest path, "world": json}``.
+    ``workers``: processes rendering and writing samples (the files are the same for any number)."""
     if sizes is None:  # direct (non-image) collections are only written on request
         sizes = {c: (128 if c == EVAL_COLLECTION else 256) for c in PAIR_COLLECTIONS + (EVAL_COLLECTION,)}
     sizes = dict(sizes)
@@ -98,7 +128,7 @@ def write_world(world, out_dir, sizes: Optional[Mapping[str, int]] = None, progr
         if int(sizes.get(collection, 0)) > 0:
             root = out / (EVAL_COLLECTION if collection == EVAL_COLLECTION else f"pairs/{collection}")
             paths[collection] = write_collection(world, collection, int(sizes[collection]), root,
-                                                 imu_format, progress)
+                                                 imu_format, progress, workers)
     description = world.describe()
     description.update({"modalities": list(MODALITIES), "sizes": {c: int(n) for c, n in sizes.items()},
                         "manifests": {c: str(p.relative_to(out)) for c, p in paths.items()},
