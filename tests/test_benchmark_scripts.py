@@ -29,6 +29,13 @@ def test_towers_benchmark_compares_every_tower_and_finds_equal_outputs(capsys):
         assert ours > 0 and library > 0 and ratio > 0 and diff < 1e-5, row
 
 
+def test_fbank_benchmark_finds_equal_values(capsys):
+    script("bench_fbank").main(["--smoke"])
+    out = capsys.readouterr().out
+    diffs = [float(line.split("max |diff|")[1]) for line in out.splitlines() if "max |diff|" in line]
+    assert len(diffs) == 2 and max(diffs) < 1e-4 and "ours (one FFT per recording)" in out
+
+
 def test_loading_benchmark_measures_both_ways(capsys):
     script("bench_load").main(["--smoke", "--modalities", "vision,audio"])
     out = capsys.readouterr().out
