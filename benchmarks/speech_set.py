@@ -31,7 +31,6 @@ Files written under OUT (manifests are CSV with paths relative to OUT):
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import tempfile
