@@ -22,8 +22,9 @@ Files written under OUT (manifests are CSV with paths relative to OUT):
   speech_val.csv    the same columns, dev voices           validation during fit
   speech_test.csv   the same columns, test voices          evaluation only
   captions_train.csv / captions_val.csv  vision, text, label   (image, caption) pairs
-  speech_text_train.csv  audio, text, label   the training clips with captions of their class
-                    (the direct speech-text baseline trains on these instead of images)
+  speech_text_train.csv / speech_text_val.csv  audio, text, label   the train / dev clips with
+                    captions of their class (the direct speech-text baseline's pairs: text in
+                    place of images)
   prompts.json      {class name: [prompt, ...]} in label order, for zero-shot evaluation
   speech_set.json   classes, voices per split, counts, and the options used
   pivot/model       the world-pretrained frozen image pivot (unless --no-pivot)
@@ -189,12 +190,12 @@ def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) 
         write_manifest_csv(out / f"speech_{split}.csv", ["id", "vision", "audio", "label", "voice", "phrase"],
                            speech[split])
         log(f"speech {split}: {len(speech[split])} clips from {len(voices[split])} voice(s)")
-    captions = _caption_rows(world, 0, cfg.captions, out, "train")
-    write_manifest_csv(out / "captions_train.csv", ["id", "vision", "text", "label"], captions)
-    write_manifest_csv(out / "captions_val.csv", ["id", "vision", "text", "label"],
-                       _caption_rows(world, cfg.captions, cfg.val_captions, out, "val"))
-    write_manifest_csv(out / "speech_text_train.csv", ["id", "audio", "text", "label"],
-                       _speech_text_rows(speech["train"], captions))
+    captions = {"train": _caption_rows(world, 0, cfg.captions, out, "train"),
+                "val": _caption_rows(world, cfg.captions, cfg.val_captions, out, "val")}
+    for split in ("train", "val"):
+        write_manifest_csv(out / f"captions_{split}.csv", ["id", "vision", "text", "label"], captions[split])
+        write_manifest_csv(out / f"speech_text_{split}.csv", ["id", "audio", "text", "label"],
+                           _speech_text_rows(speech[split], captions[split]))
     write_json(out / "prompts.json", class_prompts(world))
     write_json(out / "speech_set.json", {"config": asdict(cfg), "class_names": world.class_names, "voices": voices,
                                          "counts": {s: len(r) for s, r in speech.items()}})
