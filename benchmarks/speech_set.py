@@ -174,10 +174,11 @@ def class_prompts(world: SyntheticWorld) -> Dict[str, List[str]]:
 def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) -> Path:
     """Record and write the whole set (see the module docstring); returns ``out_dir``."""
     cfg = cfg or SpeechSetConfig()
+    shared = (set(cfg.test_voices) | set(cfg.dev_voices)) & set(cfg.train_voices) | (
+        set(cfg.test_voices) & set(cfg.dev_voices))
+    if shared:
+        raise ValueError(f"voices must not be shared between train, dev and test: {sorted(shared)}")
     require_espeak()
-    overlap = set(cfg.test_voices) & (set(cfg.train_voices) | set(cfg.dev_voices))
-    if overlap or set(cfg.train_voices) & set(cfg.dev_voices):
-        raise ValueError(f"voices must not be shared between train, dev and test: {sorted(overlap)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     world = SyntheticWorld(WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size))
