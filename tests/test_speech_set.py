@@ -2,7 +2,9 @@
 framework reads, prompts for every class, and held-out voices that never reach training."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import json
 import shutil
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+import yaml
 
 from imagebind_lite.data.manifest import read_manifest
 from imagebind_lite.data.prompts import class_labels, load_class_prompts
@@ -99,3 +102,23 @@ def test_the_benchmark_runs_at_smoke_size_and_skips_what_the_framework_lacks(tmp
     out = capsys.readouterr()
     assert "| tiny | none |" in out.out and "no_such_preset" in out.err
     assert json.loads((tmp_path / "out.json").read_text())["rows"] == result["rows"]
+
+
+
+def _accepts(class_path: str, init_args: dict) -> None:
+    module, _, name = class_path.rpartition(".")
+    parameters = inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
+    assert set(init_args) <= set(parameters), f"{class_path} has no {sorted(set(init_args) - set(parameters))}"
+
+
+def test_the_small_data_recipe_names_only_arguments_that_exist():
+    """Checked by signature (LightningCLI's own parse imports half the library: seconds)."""
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "small_data" / "align_audio.yaml")
+                            .read_text())
+    trainer = dict(recipe["trainer"])
+    for callback in trainer.pop("callbacks"):
+        _accepts(callback["class_path"], callback.get("init_args", {}))
+    _accepts("lightning.pytorch.Trainer", trainer)
+    for section in ("model", "data"):
+        _accepts(recipe[section]["class_path"], recipe[section]["init_args"])
+    assert recipe["model"]["init_args"]["modalities"] == {"audio": "tiny"}
