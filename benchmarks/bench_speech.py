@@ -32,6 +32,7 @@ import io
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -176,7 +177,8 @@ def table(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, float]]) -> s
              "| emergent / direct | image->text top-1 |", "|---|---|---|---|---|---|"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['preset']} | {r['augment']} | skipped: {r['skipped']} | | | |")
+            why = " ".join(str(r["skipped"]).replace("|", "/").split())[:160]
+            lines.append(f"| {r['preset']} | {r['augment']} | skipped: {why} | | | |")
             continue
         lines.append(f"| {r['preset']} | {r['augment']} | {_fmt(r.get('emergent'))} | {_fmt(r.get('direct'))} "
                      f"| {_fmt(r.get('ratio'))} | {_fmt(r.get('image_text'))} |")
@@ -232,7 +234,11 @@ def make_set(args) -> Path:
                                      captions=args.captions)
     if args.tiny:  # fewer voices and clips: a smoke run checks the path, not the figures
         cfg.train_voices, cfg.heldout_clips_per_voice, cfg.val_captions = cfg.train_voices[:3], 1, 8
-    if not (out / "speech_set.json").exists():
+    wanted = json.loads(json.dumps(asdict(cfg)))  # as speech_set.json holds it (tuples become lists)
+    if (out / "speech_set.json").exists():
+        if json.loads((out / "speech_set.json").read_text())["config"] != wanted:
+            raise SystemExit(f"{out} holds a speech set of other sizes: give another --workdir")
+    else:
         speech_set.write_speech_set(out, cfg, log=lambda m: print(m, file=sys.stderr))
     if not (out / "pivot" / "model").is_dir():
         speech_set.pretrain_world_pivot(out, cfg, args.pivot_epochs, args.pivot_train_size,
