@@ -94,9 +94,20 @@ def cli(argv: List[str], quiet: bool = True) -> Optional[str]:
     except Exception as exc:  # noqa: BLE001 - a run the framework refuses is reported, not fatal
         return f"{type(exc).__name__}: {exc}"
     if code not in (0, None):
-        lines = [line for line in sink.getvalue().splitlines() if line.strip()]
-        return f"exit status {code}: {lines[-1] if lines else 'no message'}"
+        return f"exit status {code}: {_reason(sink.getvalue())}"
     return None
+
+
+_NOISE = ("Given value", "Subtypes", "Errors:", "Does not validate", "Expected a <class 'NoneType'>")
+
+
+def _reason(output: str) -> str:
+    """The part of a refused command's output that says why (not the usage text around it)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if start is None:
+        return lines[-1] if lines else "no message"
+    return " ".join(line for line in lines[start:] if not line.startswith(_NOISE))
 
 
 def fit(run_dir: Path, config: Dict[str, Any], quiet: bool = True) -> Optional[str]:
@@ -172,10 +183,32 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def table(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, float]]) -> str:
-    lines = ["| audio preset | augmentation | emergent speech->text top-1 | direct speech-text top-1 "
-             "| emergent / direct | image->text top-1 |", "|---|---|---|---|---|---|"]
+def _mean(values) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def mean_rows(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One row per (preset, augmentation): figures averaged over the seeds that produced them."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for r in rows:
+        groups.setdefault((r["preset"], r["augment"]), []).append(r)
+    out = []
+    for (preset, augment), group in groups.items():
+        skipped = [r["skipped"] for r in group if "skipped" in r]
+        row = {"preset": preset, "augment": augment, "seeds": len(group)}
+        row.update({"skipped": skipped[0]} if skipped else
+                   {k: _mean(r.get(k) for r in group) for k in ("emergent", "direct", "ratio", "image_text")})
+        out.append(row)
+    return out
+
+
+def table(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, float]], seeds: int = 1) -> str:
+    """Markdown: one row per preset and augmentation (means over ``seeds`` training seeds)."""
+    over = f" (mean of {seeds} seeds)" if seeds > 1 else ""
+    lines = [f"| audio preset | augmentation | emergent speech->text top-1{over} | direct speech-text top-1 "
+             "| emergent / direct | image->text top-1 |", "|---|---|---|---|---|---|"]
+    for r in mean_rows(rows):
         if "skipped" in r:
             why = " ".join(str(r["skipped"]).replace("|", "/").split())[:160]
             lines.append(f"| {r['preset']} | {r['augment']} | skipped: {why} | | | |")
@@ -216,7 +249,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     t.add_argument("--audio-scale", type=float, default=20.0, help="fixed logit scale of the audio pairs")
     t.add_argument("--text-preset", default="tiny")
     t.add_argument("--accelerator", default="cpu")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seeds", default="0", help="comma-separated training seeds; figures are averaged over them")
+    s.add_argument("--set-seed", type=int, default=0, help="seed of the recordings, images and pivot")
     args = p.parse_args(argv)
     if args.tiny:
         for name, value in (("classes", 4), ("clips_per_voice", 1), ("captions", 32), ("pivot_epochs", 1),
@@ -230,7 +264,7 @@ def make_set(args) -> Path:
     """The speech set and its pivot under the work directory (reused when already there)."""
     speech_set = sibling("speech_set")
     out = args.workdir / "set"
-    cfg = speech_set.SpeechSetConfig(classes=args.classes, seed=args.seed, clips_per_voice=args.clips_per_voice,
+    cfg = speech_set.SpeechSetConfig(classes=args.classes, seed=args.set_seed, clips_per_voice=args.clips_per_voice,
                                      captions=args.captions)
     if args.tiny:  # fewer voices and clips: a smoke run checks the path, not the figures
         cfg.train_voices, cfg.heldout_clips_per_voice, cfg.val_captions = cfg.train_voices[:3], 1, 8
@@ -251,22 +285,31 @@ def main(argv=None) -> Dict[str, Any]:
     set_dir = args.data or make_set(args)
     if not (set_dir / "pivot" / "model").is_dir():
         raise SystemExit(f"{set_dir} has no pivot/model: run speech_set.py without --no-pivot")
-    text_model = fit_text(set_dir, args.workdir, args)
     augments = [("none", None)] + [(path.stem, yaml.safe_load(path.read_text()) or {}) for path in args.augment]
-    rows = []
-    for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
-        if not preset_available(preset):
-            print(f"audio preset {preset!r} is not in this framework: skipped", file=sys.stderr)
-            continue
-        rows += [audio_runs(set_dir, text_model, preset, aug, tag, args.workdir, args) for tag, aug in augments]
-    baseline = None if args.no_baseline else sibling("speech_baseline").run(set_dir, epochs=args.baseline_epochs,
-                                                                             seed=args.seed)
-    print(("Small smoke sizes (--tiny): figures meaningless.\n\n" if args.tiny else "") + table(rows, baseline))
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    for preset in [p for p in presets if not preset_available(p)]:
+        print(f"audio preset {preset!r} is not in this framework: skipped", file=sys.stderr)
+    presets = [p for p in presets if preset_available(p)]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows, baselines = [], []
+    for seed in seeds:
+        run_args = argparse.Namespace(**{**vars(args), "seed": seed, "workdir": args.workdir / f"seed-{seed}"})
+        text_model = fit_text(set_dir, run_args.workdir, run_args)
+        for preset in presets:
+            rows += [{**audio_runs(set_dir, text_model, preset, aug, tag, run_args.workdir, run_args), "seed": seed}
+                     for tag, aug in augments]
+        if not args.no_baseline:
+            baselines.append(sibling("speech_baseline").run(set_dir, epochs=args.baseline_epochs, seed=seed))
+    baseline = ({"speech_text_top1": _mean(b["speech_text_top1"] for b in baselines), "per_seed": baselines}
+                if baselines else None)
+    print(("Small smoke sizes (--tiny): figures meaningless.\n\n" if args.tiny else "")
+          + table(rows, baseline, len(seeds)))
     result = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "set": json.loads((set_dir / "speech_set.json").read_text()), "rows": rows, "baseline": baseline}
+              "set": json.loads((set_dir / "speech_set.json").read_text()), "rows": rows,
+              "mean_rows": mean_rows(rows), "baseline": baseline}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result, indent=2, default=str))
     return result
 
 
