@@ -107,7 +107,7 @@ def _reason(output: str) -> str:
     start = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
     if start is None:
         return lines[-1] if lines else "no message"
-    return " ".join(line for line in lines[start:] if not line.startswith(_NOISE))
+    return " ".join(line for line in lines[start:] if not any(noise in line for noise in _NOISE))
 
 
 def fit(run_dir: Path, config: Dict[str, Any], quiet: bool = True) -> Optional[str]:
