@@ -116,8 +116,10 @@ def record(text: str, voice: str, rng: np.random.Generator, cfg: SpeechSetConfig
     sf.write(path, np.clip(out, -1.0, 1.0), rate, subtype="PCM_16")
 
 
-def _image(world: SyntheticWorld, collection: str, index: int, out: Path, rel: str) -> str:
-    write_png(out / rel, world.sample(collection, index)["vision"])
+def _image(world: SyntheticWorld, collection: str, index: int, label: int, out: Path, rel: str) -> str:
+    sample = world.sample(collection, index)
+    assert sample["label"] == label, "world instances cycle through the classes: index % K is the class"
+    write_png(out / rel, sample["vision"])
     return rel
 
 
@@ -125,8 +127,8 @@ def _speech_rows(world, cfg, split: str, voices: Sequence[str], per_voice: int, 
                  rng: np.random.Generator) -> List[Dict]:
     """One row per (voice, class, clip); images from a world collection of their own per split."""
     collection = "audio" if split == "train" else "eval"   # held-out images for held-out voices
-    offset = 0 if split != "test" else 10 ** 6             # dev and test never share an image
     names, rows, k = world.class_names, [], len(world.class_names)
+    offset = 0 if split != "test" else k * 10 ** 5         # dev and test never share an image
     for v, voice in enumerate(voices):
         for j in range(per_voice):
             for label, name in enumerate(names):
@@ -134,7 +136,7 @@ def _speech_rows(world, cfg, split: str, voices: Sequence[str], per_voice: int, 
                 clip_id = f"{split}-{voice.replace('+', '_')}-{name}-{j}"
                 record(phrase, voice, rng, cfg, out / "audio" / split / f"{clip_id}.wav")
                 index = offset + label + k * (j + per_voice * v)  # label = index % k: the right class
-                image = _image(world, collection, index, out, f"images/{split}/{clip_id}.png")
+                image = _image(world, collection, index, label, out, f"images/{split}/{clip_id}.png")
                 rows.append({"id": clip_id, "vision": image, "audio": f"audio/{split}/{clip_id}.wav",
                              "label": name, "voice": voice, "phrase": phrase})
     return rows
