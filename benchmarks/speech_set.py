@@ -69,6 +69,8 @@ class SpeechSetConfig:
     heldout_clips_per_voice: int = 2  # clips of each class per dev / test voice
     captions: int = 400           # image-caption training pairs
     val_captions: int = 64        # image-caption validation pairs
+    caption_name_rate: float = 0.9  # share of captions naming the object (users' captions mostly do;
+                                    # the rest only describe it: "a large striped object")
     seconds: float = 1.5          # recording length: speech at a random offset, silence around it
     speed: tuple = (130, 210)     # espeak-ng -s range, words per minute
     pitch: tuple = (25, 75)       # espeak-ng -p range (0..99)
@@ -183,7 +185,8 @@ def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) 
     require_espeak()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    world = SyntheticWorld(WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size))
+    world = SyntheticWorld(WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size,
+                                       name_rate=cfg.caption_name_rate))  # changes captions only, never images
     rng = np.random.default_rng(cfg.seed)
     voices = {"train": cfg.train_voices, "val": cfg.dev_voices, "test": cfg.test_voices}
     per_voice = {"train": cfg.clips_per_voice, "val": cfg.heldout_clips_per_voice, "test": cfg.heldout_clips_per_voice}
