@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import importlib.util
 import io
 import json
@@ -139,6 +140,28 @@ def fit_text(set_dir: Path, work: Path, args) -> Path:
     if error:
         raise RuntimeError(f"fitting the text encoder failed: {error}")
     return run / "model"
+
+
+def pivot_check(set_dir: Path) -> Dict[str, float]:
+    """How well the frozen pivot alone separates the classes: test images against the class means
+    of the training images (nearest class mean). Near chance, no encoder aligned to it can do better."""
+    import torch
+
+    from imagebind_lite import load_model
+
+    pivot = load_model(set_dir / "pivot" / "model")
+    embedded = {}
+    for split in ("train", "test"):
+        rows = list(csv.DictReader((set_dir / f"speech_{split}.csv").read_text(encoding="utf-8").splitlines()))
+        with torch.no_grad():
+            embedded[split] = (pivot.embed({"vision": [set_dir / r["vision"] for r in rows]})["vision"],
+                               [r["label"] for r in rows])
+    (train, train_labels), (test, test_labels) = embedded["train"], embedded["test"]
+    names = sorted(set(train_labels))
+    means = torch.stack([train[[i for i, n in enumerate(train_labels) if n == name]].mean(0) for name in names])
+    predicted = (test @ means.T).argmax(1).tolist()
+    top1 = sum(names[p] == label for p, label in zip(predicted, test_labels, strict=True)) / len(test_labels)
+    return {"nearest_class_mean_top1": top1, "chance": 1.0 / len(names)}
 
 
 def preset_available(preset: str) -> bool:
@@ -285,6 +308,9 @@ def main(argv=None) -> Dict[str, Any]:
     set_dir = args.data or make_set(args)
     if not (set_dir / "pivot" / "model").is_dir():
         raise SystemExit(f"{set_dir} has no pivot/model: run speech_set.py without --no-pivot")
+    pivot = pivot_check(set_dir)
+    print(f"pivot alone: nearest-class-mean top-1 on the test images {pivot['nearest_class_mean_top1']:.3f} "
+          f"(chance {pivot['chance']:.3f})", file=sys.stderr)
     augments = [("none", None)] + [(path.stem, yaml.safe_load(path.read_text()) or {}) for path in args.augment]
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     for preset in [p for p in presets if not preset_available(p)]:
@@ -303,10 +329,11 @@ def main(argv=None) -> Dict[str, Any]:
     baseline = ({"speech_text_top1": _mean(b["speech_text_top1"] for b in baselines), "per_seed": baselines}
                 if baselines else None)
     print(("Small smoke sizes (--tiny): figures meaningless.\n\n" if args.tiny else "")
-          + table(rows, baseline, len(seeds)))
+          + f"Pivot alone (nearest class mean on the test images): {pivot['nearest_class_mean_top1']:.3f}, "
+          f"chance {pivot['chance']:.3f}\n\n" + table(rows, baseline, len(seeds)))
     result = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "set": json.loads((set_dir / "speech_set.json").read_text()), "rows": rows,
-              "mean_rows": mean_rows(rows), "baseline": baseline}
+              "mean_rows": mean_rows(rows), "baseline": baseline, "pivot": pivot}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))
