@@ -240,7 +240,7 @@ def table(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, float]], seed
                      f"| {_fmt(r.get('ratio'))} | {_fmt(r.get('image_text'))} |")
     if baseline is not None:
         lines.append(f"| minimal baseline (CNN + bag of words) | none | {_fmt(baseline['speech_text_top1'])} "
-                     "| | | |")
+                     f"| | | {_fmt(baseline.get('image_text_top1'))} |")
     return "\n".join(lines)
 
 
@@ -326,7 +326,7 @@ def main(argv=None) -> Dict[str, Any]:
                      for tag, aug in augments]
         if not args.no_baseline:
             baselines.append(sibling("speech_baseline").run(set_dir, epochs=args.baseline_epochs, seed=seed))
-    baseline = ({"speech_text_top1": _mean(b["speech_text_top1"] for b in baselines), "per_seed": baselines}
+    baseline = ({**{k: _mean(b[k] for b in baselines) for k in baselines[0]}, "per_seed": baselines}
                 if baselines else None)
     print(("Small smoke sizes (--tiny): figures meaningless.\n\n" if args.tiny else "")
           + f"Pivot alone (nearest class mean on the test images): {pivot['nearest_class_mean_top1']:.3f}, "

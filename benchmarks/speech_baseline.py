@@ -68,7 +68,7 @@ def train(encoder, inputs, targets, epochs, lr=1e-3, batch=64, scale=20.0):
 
 
 def run(set_dir, pivot=None, epochs=40, seed=0):
-    """Train both sides, return {"speech_text_top1": ...} on the test voices."""
+    """Train both sides; zero-shot top-1 on the test voices (and of their images, the text side alone)."""
     from imagebind_lite import load_model
     torch.manual_seed(seed)
     root = Path(set_dir)
@@ -85,8 +85,10 @@ def run(set_dir, pivot=None, epochs=40, seed=0):
     with torch.no_grad():
         classes = torch.stack([F.normalize(F.normalize(text(p), dim=-1).mean(0), dim=0) for p in prompts.values()])
         scores = F.normalize(audio(torch.stack([log_mel(root / r["audio"]) for r in test])), dim=-1) @ classes.T
+        images = pivot.embed({"vision": [root / r["vision"] for r in test]})["vision"] @ classes.T  # text side alone
     labels = torch.tensor([list(prompts).index(r["label"]) for r in test])
-    return {"speech_text_top1": (scores.argmax(1) == labels).float().mean().item()}
+    return {"speech_text_top1": (scores.argmax(1) == labels).float().mean().item(),
+            "image_text_top1": (images.argmax(1) == labels).float().mean().item()}
 
 
 if __name__ == "__main__":
