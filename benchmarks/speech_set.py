@@ -209,10 +209,12 @@ def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) 
     return out
 
 
-def pretrain_world_pivot(out_dir, cfg: SpeechSetConfig, epochs: int = 4, train_size: int = 4096,
+def pretrain_world_pivot(out_dir, cfg: SpeechSetConfig, epochs: int = 6, train_size: int = 8192,
                          batch_size: int = 128) -> Path:
     """The frozen image pivot: the tiny vision encoder pretrained on world images of the same
-    concepts (the stand-in for CLIP weights here); returns ``out_dir/pivot/model``."""
+    concepts (the stand-in for CLIP weights here); returns ``out_dir/pivot/model``. Twice the demo's
+    pretraining by default: every figure on the set is bounded by how well the pivot separates the
+    classes (nearest class mean on the test images: 0.52 after 4 x 4096 images, 0.75 after 6 x 8192)."""
     from imagebind_lite.training import pretrain_pivot
 
     world = WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size)
@@ -233,8 +235,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dev-voices", help="comma-separated held-out voices for validation")
     parser.add_argument("--test-voices", help="comma-separated held-out voices for evaluation only")
     parser.add_argument("--no-pivot", action="store_true", help="skip pretraining the image pivot")
-    parser.add_argument("--pivot-epochs", type=int, default=4)
-    parser.add_argument("--pivot-train-size", type=int, default=4096, help="world images the pivot learns from")
+    parser.add_argument("--pivot-epochs", type=int, default=6)
+    parser.add_argument("--pivot-train-size", type=int, default=8192, help="world images the pivot learns from")
     return parser.parse_args(argv)
 
 
