@@ -121,4 +121,8 @@ def test_the_small_data_recipe_names_only_arguments_that_exist():
     _accepts("lightning.pytorch.Trainer", trainer)
     for section in ("model", "data"):
         _accepts(recipe[section]["class_path"], recipe[section]["init_args"])
-    assert recipe["model"]["init_args"]["modalities"] == {"audio": "tiny"}
+    from imagebind_lite.registry import get_modality
+
+    assert set(recipe["model"]["init_args"]["modalities"]) == {"audio"}
+    assert recipe["model"]["init_args"]["modalities"]["audio"] in get_modality("audio").presets()
+    assert recipe["checkpoint"]["monitor"] == recipe["early_stopping"]["monitor"]
