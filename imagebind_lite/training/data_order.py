@@ -27,6 +27,17 @@ from imagebind_lite.training.datasets import Draw, fail_on_bad
 Cursor = Tuple[int, int, int]  # (epoch, cycle, batch index within the pass)
 
 
+
+def resume_position(cursor: Cursor, epoch_end: bool, batches: int) -> Tuple[int, int, int]:
+    """(epoch, cycle, first batch) of the pass that follows the batch ``cursor`` (the last one
+    consumed) in a loader of ``batches`` batches per cycle; ``epoch_end``: that epoch is over."""
+    epoch, cycle, index = cursor
+    if epoch_end:
+        return epoch + 1, 0, 0
+    if index + 1 >= batches:  # this (shorter) loader had just finished a cycle
+        return epoch, cycle + 1, 0
+    return epoch, cycle, index + 1
+
 class _IndexSampler(Sampler):
     """Yields whatever index list the owning loader set for the current pass."""
 
@@ -115,16 +126,10 @@ class PairLoader:
         """Apply a pending resume: set epoch/cycle and return the first batch index."""
         if self._resume is None:
             return 0
-        (epoch, cycle, index), epoch_end = self._resume
+        cursor, epoch_end = self._resume
         self._resume = None
-        if epoch_end:
-            self._epoch, self._cycle = epoch + 1, 0
-            return 0
-        self._epoch, self._cycle = epoch, cycle
-        if index + 1 >= len(self):  # this (shorter) loader had just finished a cycle
-            self._cycle += 1
-            return 0
-        return index + 1
+        self._epoch, self._cycle, start = resume_position(cursor, epoch_end, len(self))
+        return start
 
     def __iter__(self):
         start = self._start()

@@ -31,7 +31,7 @@ from imagebind_lite.data.shards import (
 )
 from imagebind_lite.modality import EncodedFile
 from imagebind_lite.registry import get_modality
-from imagebind_lite.training.data_order import Cursor, _dist_info
+from imagebind_lite.training.data_order import Cursor, _dist_info, resume_position
 from imagebind_lite.training.datasets import PIVOT, PIVOT_INPUT
 from imagebind_lite.training.stream_plan import PassShape, logical_worker, pieces, shard_order, skipped_batches
 
@@ -196,15 +196,11 @@ class StreamPairLoader:
             return 0
         (epoch, cycle, index), epoch_end = self._resume
         self._resume = None
-        if epoch_end:
-            self.spec = replace(self.spec, epoch=epoch + 1, cycle=0)
-            return 0
-        index, self._restart_epoch = (-1 if self._restart_epoch else index), False
-        if index + 1 >= len(self):  # this (shorter) loader had just finished a cycle
-            self.spec = replace(self.spec, epoch=epoch, cycle=cycle + 1)
-            return 0
+        if self._restart_epoch:  # another split: the interrupted pass starts over
+            index, self._restart_epoch = -1, False
+        epoch, cycle, start = resume_position((epoch, cycle, index), epoch_end, len(self))
         self.spec = replace(self.spec, epoch=epoch, cycle=cycle)
-        return index + 1
+        return start
 
     def __iter__(self):
         start = self._start()
