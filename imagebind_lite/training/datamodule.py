@@ -35,6 +35,20 @@ log = logging.getLogger(__name__)
 TRAIN_MODES = ("max_size_cycle", "min_size")
 
 
+
+def _check_sources_and_modes(world, manifests, shards, mode: str, on_bad_sample: str, positives) -> None:
+    """Fail on contradictory data sources or unknown mode names before anything is read."""
+    if (world is None) == (manifests is None and shards is None):
+        raise InputError("give either world= or manifests= and/or shards=")
+    both = sorted(set(manifests or {}) & set(shards or {}))
+    if both:
+        raise InputError(f"pair(s) {both} have both a training manifest and shards; give one")
+    if mode not in TRAIN_MODES:
+        raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
+    check_policy(on_bad_sample)
+    for positive_mode in (positives.values() if isinstance(positives, dict) else [positives]):
+        check_positives(positive_mode)
+
 class PairDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -102,16 +116,7 @@ class PairDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         plain_hparams(self)
-        if (world is None) == (manifests is None and shards is None):
-            raise InputError("give either world= or manifests= and/or shards=")
-        both = sorted(set(manifests or {}) & set(shards or {}))
-        if both:
-            raise InputError(f"pair(s) {both} have both a training manifest and shards; give one")
-        if mode not in TRAIN_MODES:
-            raise InputError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
-        check_policy(on_bad_sample)
-        for mode in (positives.values() if isinstance(positives, dict) else [positives]):
-            check_positives(mode)
+        _check_sources_and_modes(world, manifests, shards, mode, on_bad_sample, positives)
         if isinstance(world, dict):  # e.g. re-created from saved hyper-parameters
             world = WorldConfig.from_dict(world)
         # Built now, so a typo in the options fails when the config is read, not after caching.
