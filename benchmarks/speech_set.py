@@ -76,6 +76,10 @@ class SpeechSetConfig:
     pitch: tuple = (25, 75)       # espeak-ng -p range (0..99)
     noise: float = 0.003          # std of the noise floor added to every recording (full scale 1)
     image_size: int = 64          # world render side; the pivot is trained at this size
+    clutter_max: int = 0          # distractor blobs per image: none, clear pictures of the named object
+    pixel_noise: float = 2.0      # image noise std (0..255); the world's default scenes (3 distractors,
+                                  # noise 8) leave the tiny pivot at 0.75 nearest-class-mean, which then
+                                  # bounds every speech figure instead of the audio encoder
 
 
 def require_espeak() -> str:
@@ -185,8 +189,7 @@ def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) 
     require_espeak()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    world = SyntheticWorld(WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size,
-                                       name_rate=cfg.caption_name_rate))  # changes captions only, never images
+    world = SyntheticWorld(world_config(cfg, name_rate=cfg.caption_name_rate))  # name_rate: captions only
     rng = np.random.default_rng(cfg.seed)
     voices = {"train": cfg.train_voices, "val": cfg.dev_voices, "test": cfg.test_voices}
     per_voice = {"train": cfg.clips_per_voice, "val": cfg.heldout_clips_per_voice, "test": cfg.heldout_clips_per_voice}
@@ -209,6 +212,12 @@ def write_speech_set(out_dir, cfg: Optional[SpeechSetConfig] = None, log=print) 
     return out
 
 
+def world_config(cfg: SpeechSetConfig, **changes) -> WorldConfig:
+    """The world the set's images (and its pivot's training images) come from."""
+    return WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size,
+                       clutter_max=cfg.clutter_max, pixel_noise=cfg.pixel_noise, **changes)
+
+
 def pretrain_world_pivot(out_dir, cfg: SpeechSetConfig, epochs: int = 6, train_size: int = 8192,
                          batch_size: int = 128) -> Path:
     """The frozen image pivot: the tiny vision encoder pretrained on world images of the same
@@ -217,8 +226,7 @@ def pretrain_world_pivot(out_dir, cfg: SpeechSetConfig, epochs: int = 6, train_s
     classes (nearest class mean on the test images: 0.52 after 4 x 4096 images, 0.75 after 6 x 8192)."""
     from imagebind_lite.training import pretrain_pivot
 
-    world = WorldConfig(num_concepts=cfg.classes, seed=cfg.seed, image_size=cfg.image_size)
-    return pretrain_pivot(world, Path(out_dir) / "pivot", max_epochs=epochs, train_size=train_size,
+    return pretrain_pivot(world_config(cfg), Path(out_dir) / "pivot", max_epochs=epochs, train_size=train_size,
                           batch_size=batch_size)
 
 
