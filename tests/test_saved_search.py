@@ -29,7 +29,8 @@ def clustered(n, seed):
 
 def _save(directory, spec, n_audio, n_text=300, **options):
     index = EmbeddingIndex(D)
-    index.add(clustered(n_audio, 0), [f"a{i}" for i in range(n_audio)], "audio", [f"/a/{i}.wav" for i in range(n_audio)])
+    index.add(clustered(n_audio, 0), [f"a{i}" for i in range(n_audio)], "audio",
+              [f"/a/{i}.wav" for i in range(n_audio)])
     index.add(clustered(n_text, 1), [f"t{i}" for i in range(n_text)], "text")
     if spec:
         index.build_ann(spec, **options)
