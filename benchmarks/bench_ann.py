@@ -7,10 +7,12 @@ near a rank-32 latent space with 30 concept clusters plus noise), side by side:
    the index with a saved IVF (``index build --ann IVF1024,Flat``) against the same index
    without one, where ``--backend faiss`` rebuilds IVF in the process (the behaviour before
    ANN indexes were saved). The first saved-index run after the build hashes the files in full
-   (later ones trust the verified-hash cache); both are reported. Goal: >= 50x.
-2. IVF-PQ (``IVF1024,PQ64`` + exact re-scoring of candidates from the memory-mapped rows)
-   against flat rows: bytes of the ANN index, and resident memory of a process answering 200
-   queries (above that of a process that only imports torch and faiss), at its calibrated
+   (later ones trust the verified-hash cache); both are reported. A vector query against a
+   saved ANN index runs the torch-free search (numpy + faiss only). Goal: >= 50x.
+2. IVF-PQ (``IVF1024,PQ64`` + exact re-scoring of candidates, read from disk by positioned
+   reads) against flat rows: bytes of the ANN index, and resident memory of a process answering
+   200 queries: the torch-free search a ``query --vector`` process runs (numpy + faiss) against
+   an exact-search process (torch), each above its own imports-only baseline, at the calibrated
    setting, with recall@10 against exact search. Goal: <= 1/8 at recall@10 >= 0.9.
 3. ANN vs exact latency (one query at a time, and a batch of 256) at the first nprobe reaching
    recall@10 >= 0.95. Goal: >= 20x.
@@ -44,18 +46,35 @@ from bench_index import make_collection, recall_at  # noqa: E402
 from imagebind_lite.retrieval import EmbeddingIndex  # noqa: E402
 
 log = logging.getLogger("bench_ann")
-RSS_PROBE = """
-import resource, sys, time, faiss, numpy as np, torch
+# Resident memory of a query process, two kinds. "light": what ``imagebind-lite query --vector``
+# runs against a saved ANN index (numpy + faiss + the torch-free search, rows re-scored with
+# positioned reads); "full": an ``EmbeddingIndex`` (torch) searching exactly. Index "-" is the
+# kind's own baseline (its imports only), subtracted from its figure.
+RSS_PROBES = {
+    "light": """
+import sys, faiss, numpy as np
+from imagebind_lite.retrieval.saved_search import SavedSearch
+if sys.argv[1] != "-":
+    index = SavedSearch.open(sys.argv[1])
+    for q in np.load(sys.argv[2]):
+        index.search(q, 10)
+assert "torch" not in sys.modules
+with open("/proc/self/status") as fh:  # VmHWM, not ru_maxrss: exec keeps the parent's high-water mark there
+    status = dict(line.split(":", 1) for line in fh)
+print(*(int(status[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM")))
+""",
+    "full": """
+import sys, faiss, numpy as np, torch
 from imagebind_lite.retrieval import EmbeddingIndex
-if sys.argv[1] != "-":  # "-": the baseline, imports only
+if sys.argv[1] != "-":
     index = EmbeddingIndex.load(sys.argv[1], read_only=True)
-    queries = torch.from_numpy(np.load(sys.argv[2]))
-    for q in queries:
-        index.search_rows(q, 10, backend=sys.argv[3])
-with open("/proc/self/status") as fh:
-    rss = [int(line.split()[1]) for line in fh if line.startswith("VmRSS")][0]
-print(rss * 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-"""
+    for q in torch.from_numpy(np.load(sys.argv[2])):
+        index.search_rows(q, 10, backend="exact")
+with open("/proc/self/status") as fh:  # VmHWM, not ru_maxrss: exec keeps the parent's high-water mark there
+    status = dict(line.split(":", 1) for line in fh)
+print(*(int(status[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM")))
+""",
+}
 
 
 def build(directory: Path, data: torch.Tensor, spec, **options) -> float:
@@ -131,11 +150,16 @@ def bench_latency(work: Path, queries, args) -> dict:
             "chosen": chosen, "calibrated": calibrated}
 
 
-def resident(index_dir: Path, queries: Path, backend: str) -> tuple:
-    done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(index_dir), str(queries), backend],
-                          capture_output=True, text=True, check=True)
-    rss, peak = map(int, done.stdout.split())
-    return rss, peak
+def resident(kind: str, index_dir, queries) -> tuple:
+    """``(rss, peak)`` in bytes of a ``kind`` query process after the queries, and of its baseline."""
+    def probe(*argv):
+        done = subprocess.run([sys.executable, "-c", RSS_PROBES[kind], *map(str, argv)], capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise RuntimeError(done.stderr)
+        return tuple(map(int, done.stdout.split()))
+
+    return probe(index_dir, queries), probe("-", "-")
 
 
 def bench_memory(work: Path, data, queries, exact_rows, args) -> dict:
@@ -145,13 +169,14 @@ def bench_memory(work: Path, data, queries, exact_rows, args) -> dict:
     ann_bytes = sum(p.stat().st_size for p in (work / "pq").glob("ann-*.faiss"))
     flat_bytes = data.numel() * 4
     np.save(work / "q200.npy", queries[:200].numpy())
-    pq_rss, pq_peak = resident(work / "pq", work / "q200.npy", "auto")
-    flat_rss, flat_peak = resident(work / "plain", work / "q200.npy", "exact")
-    base_rss, _ = resident("-", "-", "-")  # python + torch + faiss, no index: subtracted from both
+    (pq_rss, pq_peak), (pq_base, _) = resident("light", work / "pq", work / "q200.npy")
+    (flat_rss, flat_peak), (flat_base, _) = resident("full", work / "plain", work / "q200.npy")
+    pq_own, flat_own = pq_rss - pq_base, flat_rss - flat_base  # above each process's own imports
     out = {"build_s": build_s, "recall@10": recall_at(rows, exact_rows), "ann_bytes": ann_bytes,
            "flat_bytes": flat_bytes, "bytes_ratio": ann_bytes / flat_bytes, "pq_rss": pq_rss, "flat_rss": flat_rss,
-           "base_rss": base_rss, "rss_ratio": (pq_rss - base_rss) / max(flat_rss - base_rss, 1),
-           "pq_peak": pq_peak, "flat_peak": flat_peak, "calibrated": index.ann_description()["modalities"]["x"]}
+           "pq_base_rss": pq_base, "flat_base_rss": flat_base, "pq_own": pq_own, "flat_own": flat_own,
+           "rss_ratio": pq_own / max(flat_own, 1), "pq_peak": pq_peak, "flat_peak": flat_peak,
+           "calibrated": index.ann_description()["modalities"]["x"]}
     log.info("memory: %s", out)
     return out
 
@@ -167,9 +192,10 @@ def print_summary(res: dict, args) -> None:
           f"{lat['exact_one_ms']:.2f} ms -> {c['speedup_one']:.1f}x; batch of {args.queries}: {c['batch_s']:.3f} s vs "
           f"{lat['exact_batch_s']:.3f} s -> {c['speedup_batch']:.1f}x; build calibrated {lat['calibrated']}")
     print(f"{args.pq}: recall@10 {mem['recall@10']:.3f}, index {mem['ann_bytes'] / 2**20:.1f} MiB vs flat "
-          f"{mem['flat_bytes'] / 2**20:.1f} MiB ({mem['bytes_ratio']:.3f}); resident after 200 queries "
-          f"{mem['pq_rss'] / 2**20:.0f} MiB vs exact {mem['flat_rss'] / 2**20:.0f} MiB, {mem['base_rss'] / 2**20:.0f} MiB "
-          f"of it imports (ratio above that: {mem['rss_ratio']:.3f}); calibrated {mem['calibrated']}")
+          f"{mem['flat_bytes'] / 2**20:.1f} MiB ({mem['bytes_ratio']:.3f}); resident after 200 queries, above each "
+          f"process's imports: torch-free PQ search {mem['pq_own'] / 2**20:.0f} MiB (imports "
+          f"{mem['pq_base_rss'] / 2**20:.0f} MiB) vs exact {mem['flat_own'] / 2**20:.0f} MiB (imports "
+          f"{mem['flat_base_rss'] / 2**20:.0f} MiB) -> {mem['rss_ratio']:.3f}; calibrated {mem['calibrated']}")
 
 
 def parse_args(argv=None):

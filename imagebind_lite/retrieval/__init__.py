@@ -4,17 +4,33 @@ Public surface: ``EmbeddingIndex`` (``build_ann("IVF1024,Flat")`` for a saved, c
 index), ``SearchResult``, ``AnnConfig``, ``query_vector``,
 ``write_shard`` / ``read_shards`` (embedding shard format), ``build_index_from_shards``,
 ``QueryTerm`` / ``search_terms`` (a query of text, file and vector terms) with ``TermEmbedder``
-(embeds those terms with a saved model), ``IndexFileError``.
+(embeds those terms with a saved model), ``SavedSearch`` / ``search_saved`` (vector queries
+against a saved ANN index without torch), ``IndexFileError``.
 """
-from .ann import AnnConfig
-from .build import build_index_from_shards, modality_counts
-from .errors import IndexFileError
-from .index import EmbeddingIndex, SearchResult
-from .query import query_vector
-from .shards import Shard, read_shard, read_shards, write_shard
-from .term_embedder import TermEmbedder
-from .terms import QueryTerm, load_vector, query_from_terms, search_terms
+from importlib import import_module
 
-__all__ = ["AnnConfig", "EmbeddingIndex", "IndexFileError", "QueryTerm", "SearchResult", "Shard", "TermEmbedder",
-           "build_index_from_shards", "load_vector", "modality_counts", "query_from_terms", "query_vector",
-           "read_shard", "read_shards", "search_terms", "write_shard"]
+# Names are imported on first use: a process that searches a saved ANN index by vector imports
+# only numpy and faiss (``saved_search.py``), and importing this package must not pull torch in.
+_HOMES = {
+    "AnnConfig": "ann_config", "build_index_from_shards": "build", "modality_counts": "build",
+    "IndexFileError": "errors", "EmbeddingIndex": "index", "SearchResult": "results", "query_vector": "query",
+    "Shard": "shards", "read_shard": "shards", "read_shards": "shards", "write_shard": "shards",
+    "TermEmbedder": "term_embedder", "QueryTerm": "vectors", "load_vector": "terms", "query_from_terms": "terms",
+    "search_terms": "terms", "SavedSearch": "saved_search", "search_saved": "saved_search",
+}
+
+__all__ = ["AnnConfig", "EmbeddingIndex", "IndexFileError", "QueryTerm", "SavedSearch", "SearchResult", "Shard",
+           "TermEmbedder", "build_index_from_shards", "load_vector", "modality_counts", "query_from_terms",
+           "query_vector", "read_shard", "read_shards", "search_saved", "search_terms", "write_shard"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

@@ -13,47 +13,23 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from imagebind_lite.errors import InputError
 
+from .ann_config import DEFAULT_RERANK, AnnConfig
 from .ann_factory import (FLAT_SPEC, centroids_to_train, hnsw_of, is_lossy, ivf_of, make_index, min_rows,
                           require_faiss, training_sample, with_ids)
-from .ann_sub import SubIndex
+from .ann_sub import SubIndex, search_subs
 from .ann_tune import calibrate, sample_queries
 from .rwlock import ReadWriteLock
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AnnConfig", "FaissBackend", "require_faiss"]
-
-# Lossy codes re-score this many times k candidates exactly by default. Measured on 100k x 512
-# rows of benchmarks/bench_index.py's collection with IVF256,PQ64 at nprobe 16: recall@10 0.53
-# from the PQ scores alone, 0.89 re-scoring 4 x k, 0.99 at 10 x k, 0.997 at 20 x k.
-DEFAULT_RERANK = 10
-
-
-@dataclass
-class AnnConfig:
-    factory: Optional[str] = None  # faiss index-factory string ("IVF1024,Flat", "HNSW32"...): a saved, trained index
-    kind: str = "ivf"              # without factory: "ivf" (k-means lists; builds ~10x faster on CPU) or "hnsw"
-    hnsw_m: int = 32               # HNSW neighbours per node: memory/recall trade-off
-    ef_construction: int = 80      # HNSW build beam width: build time vs graph quality
-    ef_search: Optional[int] = None  # HNSW search beam width; None: calibrated (saved) or 128
-    nlist: Optional[int] = None    # IVF lists without factory; None = sqrt(rows) (cheap k-means on a CPU)
-    nprobe: Optional[int] = None   # IVF lists visited per query; None: calibrated (saved) or 32
-    rerank: Optional[int] = None   # re-score k x rerank candidates exactly; None: 10 for lossy codes, else 0
-    train_per_list: int = 64       # k-means sample = this x centroids rows (faiss warns below 39)
-    train_size: Optional[int] = None  # explicit training-sample size (overrides train_per_list)
-    flat_below: int = 2048         # sub-indexes this small stay exact (ANN buys nothing there)
-    target_recall: float = 0.95    # calibration target for the saved defaults (recall@10 vs exact)
-    calibration_queries: int = 256  # queries sampled from the index to calibrate (0: no calibration)
-    seed: int = 0                  # sampling seed, for reproducible builds
-
 
 class FaissBackend:
     """Per-modality faiss sub-indexes (keyed by modality code), built, extended, searched, saved."""
@@ -71,6 +47,7 @@ class FaissBackend:
         self.subs: Dict[int, SubIndex] = {}
         self.synced = 0          # store rows [0, synced) are in the sub-indexes
         self.progress = None     # callable(total, desc) -> tqdm-like, for long builds
+        self.row_reader = None   # RowReader: re-scoring reads rows from disk instead of the memory map
         self._lock = ReadWriteLock()
 
     @property
@@ -173,25 +150,10 @@ class FaissBackend:
         q = np.ascontiguousarray(queries.numpy().astype(np.float32))
         opts = {"nprobe": self.config.nprobe, "ef_search": self.config.ef_search, "rerank": None}
         opts.update({key: value for key, value in (options or {}).items() if value is not None})
-        all_s: List[np.ndarray] = []
-        all_i: List[np.ndarray] = []
+        rows_from = self.row_reader if self.row_reader is not None else emb
         with self._lock.read():
-            for code, sub in self.subs.items():
-                if wanted is not None and code not in wanted:
-                    continue
-                scores, rows = sub.search(self.faiss, q, k, emb, opts)
-                all_s.append(scores)
-                all_i.append(rows)
-        return _merge_subresults(all_s, all_i, queries.shape[0], k)
+            scores, rows = search_subs(self.faiss, self.subs, q, k, wanted, rows_from, opts)
+        return torch.from_numpy(scores), torch.from_numpy(rows)
 
     def describe(self, names: Sequence[str]) -> Dict[str, dict]:
         return {names[code]: sub.describe() for code, sub in sorted(self.subs.items())}
-
-
-def _merge_subresults(all_s, all_i, nq: int, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    if not all_s:
-        return torch.full((nq, 0), float("-inf")), torch.full((nq, 0), -1, dtype=torch.long)
-    s = torch.from_numpy(np.concatenate(all_s, axis=1)).float()
-    i = torch.from_numpy(np.concatenate(all_i, axis=1)).long()
-    top, pos = torch.topk(s, min(k, s.shape[1]), dim=1)
-    return top, torch.gather(i, 1, pos)

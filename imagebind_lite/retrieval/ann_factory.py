@@ -19,6 +19,8 @@ import numpy as np
 
 from imagebind_lite.errors import InputError
 
+from .row_reader import RowReader
+
 FLAT_SPEC = "Flat"
 POINTS_PER_CENTROID = 39      # below this faiss warns that k-means is under-trained
 PQ_CENTROIDS = 256            # 8-bit product/scalar quantiser codes
@@ -107,9 +109,15 @@ def training_sample(emb, rows: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def gather_rows(emb, rows: np.ndarray) -> np.ndarray:
-    import torch
+    """float32 copy of ``rows`` of ``emb``: a ``RowReader`` (positioned reads), an array, or a tensor."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(emb, RowReader):
+        return emb.take(rows)
+    if isinstance(emb, np.ndarray):
+        return np.ascontiguousarray(emb[rows], dtype=np.float32)
+    import torch  # only an index held in memory (which has imported torch already) gets here
 
-    return np.ascontiguousarray(emb[torch.from_numpy(np.asarray(rows, dtype=np.int64))].numpy(), dtype=np.float32)
+    return np.ascontiguousarray(emb[torch.from_numpy(rows)].numpy(), dtype=np.float32)
 
 
 def search_parameters(faiss, index, nprobe: Optional[int], ef_search: Optional[int], k: int):

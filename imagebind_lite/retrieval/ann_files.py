@@ -6,7 +6,8 @@ and calibrated search defaults. Loading verifies the hash, then checks the file 
 rest of the directory (dimension, inner-product metric, one entry per row of its modality),
 so an ANN file from another build or another index is refused, never searched.
 A read-only load memory-maps IVF lists (faiss ``IO_FLAG_MMAP``): a query process then reads
-only the lists it probes, instead of the whole file.
+only the lists it probes, instead of the whole file. numpy and faiss only: the torch-free
+search of a saved index (``saved_search.py``) loads the ANN files with this same code.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
-from .ann import AnnConfig, FaissBackend
+from .ann_config import AnnConfig
 from .ann_sub import SubIndex
 from .errors import IndexFileError
 from .integrity import sha256_file, verify_file
@@ -28,8 +29,9 @@ def ann_file(code: int) -> str:
     return f"ann-{code}.faiss"
 
 
-def save_ann(directory, backend: FaissBackend, names: Sequence[str]) -> Dict[str, Any]:
-    """Write every sub-index into ``directory``; returns the ``ann`` section of meta.json."""
+def save_ann(directory, backend, names: Sequence[str]) -> Dict[str, Any]:
+    """Write every sub-index of ``backend`` (a ``FaissBackend``) into ``directory``; returns the ``ann``
+    section of meta.json."""
     directory = Path(directory)
     cfg = backend.config
     modalities = {}
@@ -62,7 +64,7 @@ def _sub_from(faiss, path: Path, entry: Dict[str, Any], dim: int, rows: int, map
                     recall=entry.get("recall@10"), extra={"mapped": mapped})
 
 
-def load_ann(directory, meta: Dict[str, Any], codes: torch.Tensor, names: Sequence[str], verify: str = "cached",
+def load_ann(directory, meta: Dict[str, Any], codes: np.ndarray, names: Sequence[str], verify: str = "cached",
              read_only: bool = False) -> Optional[Tuple[AnnConfig, Dict[int, SubIndex]]]:
     """``(config, {code: SubIndex})`` of a saved ANN section, or None when the index has none."""
     section = meta.get("ann")
@@ -72,7 +74,8 @@ def load_ann(directory, meta: Dict[str, Any], codes: torch.Tensor, names: Sequen
 
     faiss = require_faiss()
     directory = Path(directory)
-    counts = torch.bincount(codes.long(), minlength=len(names)).tolist() if codes.numel() else [0] * len(names)
+    codes = np.asarray(codes)
+    counts = np.bincount(codes.astype(np.int64), minlength=len(names)).tolist() if codes.size else [0] * len(names)
     subs = {}
     for name, entry in section.get("modalities", {}).items():
         if name not in names:

@@ -2,16 +2,17 @@
 
 Lossy indexes (PQ, SQ codes) return approximate scores and miss true neighbours whose codes
 rank them low; such an index fetches ``k x rerank`` candidates and re-scores them exactly from
-the stored (memory-mapped) embeddings, so the scores shown are the true cosine similarities
-and recall recovers at the cost of a few row reads per query.
+the stored embeddings (a ``RowReader``'s positioned reads in a read-only process, the rows in
+memory otherwise), so the scores shown are the true cosine similarities and recall recovers
+at the cost of a few row reads per query. numpy and faiss only: the torch-free search of a
+saved index (``saved_search.py``) and ``FaissBackend`` share this code.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from .ann_factory import gather_rows, search_parameters
 
@@ -34,7 +35,7 @@ class SubIndex:
     recall: Optional[float] = None  # recall@10 measured against exact search when built
     extra: Dict[str, Any] = field(default_factory=dict)
 
-    def add(self, emb: torch.Tensor, rows: np.ndarray, progress=None) -> None:
+    def add(self, emb, rows: np.ndarray, progress=None) -> None:
         """Add ``rows`` (global, into ``emb``) in bounded chunks."""
         for start in range(0, len(rows), ADD_CHUNK):
             chunk = np.ascontiguousarray(rows[start:start + ADD_CHUNK], dtype=np.int64)
@@ -43,9 +44,12 @@ class SubIndex:
             if progress is not None:
                 progress.update(len(chunk))
 
-    def search(self, faiss, queries: np.ndarray, k: int, emb: torch.Tensor,
+    def search(self, faiss, queries: np.ndarray, k: int, emb,
                options: Dict[str, Optional[int]]) -> Tuple[np.ndarray, np.ndarray]:
-        """``(scores [Q, k'], rows [Q, k'])`` with ``-inf`` / ``-1`` where fewer entries exist."""
+        """``(scores [Q, k'], rows [Q, k'])`` with ``-inf`` / ``-1`` where fewer entries exist.
+
+        ``emb``: where re-scoring reads candidate rows (a tensor, an array or a ``RowReader``).
+        """
         rerank = options.get("rerank")
         rerank = self.rerank if rerank is None else rerank
         fetch = min(self.count, k * rerank if rerank > 1 else k)
@@ -67,11 +71,35 @@ class SubIndex:
         return out
 
 
-def _rescore(queries: np.ndarray, rows: np.ndarray, emb: torch.Tensor, k: int) -> Tuple[np.ndarray, np.ndarray]:
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest scores per row, best first (ties keep their order)."""
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def _rescore(queries: np.ndarray, rows: np.ndarray, emb, k: int) -> Tuple[np.ndarray, np.ndarray]:
     """Exact inner products of the candidate rows, top ``k`` of them."""
     valid = rows >= 0
-    cand = emb[torch.from_numpy(np.where(valid, rows, 0))]                    # [Q, C, D]
-    exact = torch.einsum("qcd,qd->qc", cand, torch.from_numpy(queries))
-    exact = exact.masked_fill(~torch.from_numpy(valid), float("-inf"))
-    top, pos = torch.topk(exact, k, dim=1)
-    return top.numpy(), np.take_along_axis(rows, pos.numpy(), axis=1)
+    cand = gather_rows(emb, np.where(valid, rows, 0).reshape(-1)).reshape(rows.shape[0], rows.shape[1], -1)
+    exact = np.matmul(cand, queries[:, :, None])[:, :, 0]                       # [Q, C]
+    exact[~valid] = -np.inf
+    pos = _top(exact, k)
+    return np.take_along_axis(exact, pos, axis=1), np.take_along_axis(rows, pos, axis=1)
+
+
+def search_subs(faiss, subs: Dict[int, SubIndex], queries: np.ndarray, k: int, wanted: Optional[Sequence[int]],
+                emb, options: Dict[str, Optional[int]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Top-k ``(scores, global rows)`` over the sub-indexes of the ``wanted`` codes (all when None)."""
+    all_s: List[np.ndarray] = []
+    all_i: List[np.ndarray] = []
+    for code, sub in subs.items():
+        if wanted is not None and code not in wanted:
+            continue
+        scores, rows = sub.search(faiss, queries, k, emb, options)
+        all_s.append(scores)
+        all_i.append(rows)
+    if not all_s:
+        return np.full((len(queries), 0), -np.inf, np.float32), np.full((len(queries), 0), -1, np.int64)
+    s = np.concatenate(all_s, axis=1).astype(np.float32)
+    i = np.concatenate(all_i, axis=1).astype(np.int64)
+    pos = _top(s, min(k, s.shape[1]))
+    return np.take_along_axis(s, pos, axis=1), np.take_along_axis(i, pos, axis=1)

@@ -23,9 +23,8 @@ from .ann_files import save_ann
 from .errors import IndexFileError
 from .index import EmbeddingIndex
 from .index_io import check_replaceable, write_rows
-from .persistence import IndexWriter
+from .persistence import IndexWriter, map_tensors
 from .shards import read_shard, read_sidecar, shard_paths
-from .tensor_files import map_tensors
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 
 
 class StringColumn:
     """List-like strings: a stored (blob, offsets) part followed by in-memory appends."""
 
-    def __init__(self, blob: Optional[torch.Tensor] = None, offsets: Optional[torch.Tensor] = None):
-        self._blob = blob.numpy() if blob is not None else np.empty(0, np.uint8)
-        self._offsets = offsets.numpy() if offsets is not None else np.zeros(1, np.int64)
+    def __init__(self, blob=None, offsets=None):
+        # numpy arrays (a torch-free reader of a saved index) or CPU tensors: both view the same memory
+        self._blob = np.asarray(blob) if blob is not None else np.empty(0, np.uint8)
+        self._offsets = np.asarray(offsets) if offsets is not None else np.zeros(1, np.int64)
         self._stored = len(self._offsets) - 1
         self._extra: List[str] = []
 

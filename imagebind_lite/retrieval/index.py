@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -21,24 +21,16 @@ import torch
 
 from imagebind_lite.errors import InputError
 
-from .ann import AnnConfig, FaissBackend
+from .ann import FaissBackend
+from .ann_config import AnnConfig
 from .exact import exact_topk
+from .results import (BACKENDS, ModalityFilter, SearchResult, check_backend, check_search_args, to_results,
+                      unit_queries, wanted_codes)
 from .storage import RowStore
 
 log = logging.getLogger(__name__)
 
-ModalityFilter = Union[None, str, Sequence[str]]
-BACKENDS = ("auto", "exact", "faiss")
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    id: str          # the row's id, unique in the index
-    modality: str    # modality of the indexed item
-    source: str      # file it was embedded from ("" when unknown)
-    score: float     # cosine similarity to the query
-    rank: int        # 1-based position in the result list
-
+__all__ = ["BACKENDS", "EmbeddingIndex", "ModalityFilter", "SearchResult"]
 
 def _as_matrix(x, dim: int, what: str, modality: Optional[str] = None) -> torch.Tensor:
     x = torch.as_tensor(x).detach().to("cpu", torch.float32)
@@ -190,22 +182,14 @@ class EmbeddingIndex:
 
     # ----- search -----------------------------------------------------------------------
     def _wanted_codes(self, modality: ModalityFilter) -> Optional[List[int]]:
-        if modality is None:
-            return None
-        names = [modality] if isinstance(modality, str) else list(modality)
-        unknown = [name for name in names if not self._store.has_modality(name)]
-        if unknown:
-            held = ", ".join(self._store.modality_names) or "no rows"
-            raise InputError(f"unknown modality filter {unknown[0]!r}: this index holds {held}", modality=unknown[0])
-        return [self._store.code(name) for name in names]
+        return wanted_codes(self._store.modality_names, modality)
 
     def check_filter(self, modality: ModalityFilter) -> None:
         """Raise ``InputError`` (listing the modalities held) for a filter naming one the index lacks."""
         self._wanted_codes(modality)
 
     def _pick_backend(self, backend: str, n: int) -> str:
-        if backend not in BACKENDS:
-            raise InputError(f"unknown search backend {backend!r}; choose one of {BACKENDS}")
+        check_backend(backend)
         if backend == "auto":
             if self.has_saved_ann or (self.exact_below is not None and n >= self.exact_below):
                 return "faiss"
@@ -223,13 +207,9 @@ class EmbeddingIndex:
 
         ``nprobe`` / ``ef_search`` / ``rerank`` override the ANN index's defaults for this call.
         """
-        if not isinstance(k, int) or k <= 0:
-            raise InputError(f"k must be a positive integer, got {k!r}")
-        for name, value in (("nprobe", nprobe), ("ef_search", ef_search), ("rerank", rerank)):
-            if value is not None and (not isinstance(value, int) or value < (0 if name == "rerank" else 1)):
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        q = _as_matrix(queries, self.dim, "queries")
-        q = q / _row_norms(q, "queries")
+        check_search_args(k, nprobe, ef_search, rerank)
+        # normalised by the numpy code the torch-free search of a saved index uses: the same bits
+        q = torch.from_numpy(unit_queries(_as_matrix(queries, self.dim, "queries").numpy(), self.dim))
         emb, codes, n = self._store.snapshot()
         wanted = self._wanted_codes(modality)
         if self._pick_backend(backend, n) == "faiss":
@@ -245,12 +225,8 @@ class EmbeddingIndex:
         """Ranked results for each query row (a 1-D query counts as one row)."""
         scores, rows = self.search_rows(queries, k, modality, backend, **options)
         store = self._store
-        out: List[List[SearchResult]] = []
-        for s_row, r_row in zip(scores.tolist(), rows.tolist()):
-            hits = [(s, r) for s, r in zip(s_row, r_row) if r >= 0]
-            out.append([SearchResult(store.ids[r], store.modality_at(r), store.sources[r], s, rank + 1)
-                        for rank, (s, r) in enumerate(hits)])
-        return out
+        info = lambda r: (store.ids[r], store.modality_at(r), store.sources[r])  # noqa: E731
+        return to_results(scores.numpy(), rows.numpy(), info)
 
     # ----- persistence ------------------------------------------------------------------
     def save(self, directory) -> Path:
@@ -273,7 +249,8 @@ class EmbeddingIndex:
 
         ``verify="full"`` re-hashes every file (by default files unchanged since they were
         last verified are trusted, see ``integrity.py``); ``read_only=True`` memory-maps the
-        ANN lists, for processes that only search (``query``, ``serve``).
+        ANN lists and re-scores candidates with positioned reads of the embeddings file (the
+        page cache holds those rows, not the process), for processes that only search.
         """
         from .index_io import load_into
 

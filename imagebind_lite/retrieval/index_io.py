@@ -18,7 +18,9 @@ from imagebind_lite.errors import InputError
 
 from .ann import FaissBackend
 from .ann_files import load_ann, save_ann
+from .index_files import EMB_FILE, FORMAT_VERSION, embeddings_layout
 from .persistence import IndexWriter, load_index
+from .row_reader import RowReader
 from .storage import RowStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def load_into(index, directory, dim: Optional[int], verify: str, read_only: bool
     stored = load_index(directory, expected_dim=dim, verify=verify)
     index._store = RowStore.from_stored(stored)
     try:
-        loaded = load_ann(directory, stored.meta, stored.codes, stored.modality_names, verify, read_only)
+        loaded = load_ann(directory, stored.meta, stored.codes.numpy(), stored.modality_names, verify, read_only)
     except ImportError:
         log.warning("%s has a saved ANN index but faiss is not installed: searching exactly", directory)
         loaded = None
@@ -71,6 +73,10 @@ def load_into(index, directory, dim: Optional[int], verify: str, read_only: bool
         index.ann_config = replace(config, nprobe=asked.nprobe, ef_search=asked.ef_search, rerank=asked.rerank)
         backend = FaissBackend(index.dim, index.ann_config)
         backend.adopt(subs, len(index._store))
+        if read_only and stored.meta.get("format_version") == FORMAT_VERSION:
+            # a searching process: re-scoring reads candidate rows, the memory map stays unread
+            backend.row_reader = RowReader(Path(directory) / EMB_FILE, stored.meta["count"], stored.meta["dim"],
+                                           embeddings_layout(Path(directory), stored.meta))
         index._faiss = backend
     index.read_only = read_only
     return index

@@ -13,7 +13,6 @@ checksummed) still load, with a warning that their metadata is unverified.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -25,18 +24,14 @@ import torch
 
 from .columns import StringColumn, encode_strings
 from .errors import IndexFileError
-from .integrity import verify_file
-from .tensor_files import StreamingTensorWriter, map_tensors, write_tensors
+from .index_files import (EMB_FILE, FORMAT_NAME, FORMAT_VERSION, META_FILE, ROW_TENSORS, ROWS_FILE, TENSOR_KEY,
+                          embeddings_layout, meta_checksum, read_meta, read_rows, verify_listed)
+from .tensor_files import StreamingTensorWriter, map_arrays, write_tensors
 
 log = logging.getLogger(__name__)
 
-FORMAT_NAME = "imagebind-lite-index"
-FORMAT_VERSION = 2
-EMB_FILE = "embeddings.safetensors"
-ROWS_FILE = "rows.safetensors"
-META_FILE = "meta.json"
-TENSOR_KEY = "embeddings"
-ROW_TENSORS = ("modality_codes", "id_offsets", "id_bytes", "source_offsets", "source_bytes")
+__all__ = ["EMB_FILE", "FORMAT_NAME", "FORMAT_VERSION", "META_FILE", "ROWS_FILE", "ROW_TENSORS", "TENSOR_KEY",
+           "IndexWriter", "StoredIndex", "load_index", "map_tensors", "meta_checksum", "read_meta"]
 
 
 @dataclass
@@ -50,11 +45,6 @@ class StoredIndex:
     modality_names: List[str]
     ids: StringColumn
     sources: StringColumn
-
-
-def meta_checksum(meta: Dict[str, Any]) -> str:
-    body = {k: v for k, v in meta.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 class IndexWriter:
@@ -125,38 +115,9 @@ class IndexWriter:
         return meta
 
 
-def read_meta(directory: Path) -> Dict[str, Any]:
-    path = directory / META_FILE
-    if not path.is_file():
-        raise IndexFileError(f"not an index directory: {META_FILE} is missing", source=str(path))
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexFileError(f"index metadata is truncated or not JSON ({exc})", source=str(path)) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise IndexFileError("not an imagebind-lite index metadata file", source=str(path))
-    version = meta.get("format_version")
-    if version not in (1, FORMAT_VERSION):
-        raise IndexFileError(f"index format version {version!r} is not supported (this build reads versions "
-                             f"1 and {FORMAT_VERSION})", source=str(path))
-    if version == FORMAT_VERSION and meta.get("checksum") != meta_checksum(meta):
-        raise IndexFileError("index metadata does not match its checksum: it was edited after saving",
-                             source=str(path))
-    for key, kind in (("dim", int), ("count", int)):
-        if not isinstance(meta.get(key), kind) or meta[key] < 0:
-            raise IndexFileError(f"index metadata field {key!r} is missing or malformed", source=str(path))
-    if meta.get("dtype") != "float32":
-        raise IndexFileError(f"unsupported index dtype {meta.get('dtype')!r}", source=str(path))
-    return meta
-
-
-def _check_rows(directory: Path, meta: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> None:
-    n, path = meta["count"], directory / ROWS_FILE
-    codes = tensors["modality_codes"]
-    if codes.shape != (n,) or tensors["id_offsets"].shape != (n + 1,) or tensors["source_offsets"].shape != (n + 1,):
-        raise IndexFileError(f"row metadata does not hold {n} rows", source=str(path))
-    if n and (int(codes.min()) < 0 or int(codes.max()) >= len(meta["modality_names"])):
-        raise IndexFileError("row metadata names a modality the index does not list", source=str(path))
+def map_tensors(path, names: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """``tensor_files.map_arrays`` as tensors (the same memory maps, not copies)."""
+    return {name: torch.from_numpy(array) for name, array in map_arrays(path, names).items()}
 
 
 def load_index(directory, expected_dim: Optional[int] = None, verify: str = "cached") -> StoredIndex:
@@ -170,21 +131,10 @@ def load_index(directory, expected_dim: Optional[int] = None, verify: str = "cac
         from .persistence_v1 import load_v1
 
         return load_v1(directory, meta)
-    files = meta.get("files") or {}
-    for name in (EMB_FILE, ROWS_FILE):
-        if not isinstance(files.get(name), str):
-            raise IndexFileError(f"index metadata lists no checksum for {name}", source=str(directory / META_FILE))
-        verify_file(directory / name, files[name], f"index file {name}", verify)
-    emb = map_tensors(directory / EMB_FILE, [TENSOR_KEY])[TENSOR_KEY]
-    if tuple(emb.shape) != (meta["count"], meta["dim"]) or emb.dtype != torch.float32:
-        raise IndexFileError(f"index embeddings have shape {tuple(emb.shape)} {emb.dtype}, metadata says "
-                             f"({meta['count']}, {meta['dim']}) float32", source=str(directory / EMB_FILE))
-    rows = map_tensors(directory / ROWS_FILE, ROW_TENSORS)
-    _check_rows(directory, meta, rows)
-    ids = StringColumn(rows["id_bytes"], rows["id_offsets"])
-    sources = StringColumn(rows["source_bytes"], rows["source_offsets"])
-    for column in (ids, sources):
-        problem = column.check()
-        if problem:
-            raise IndexFileError(problem, source=str(directory / ROWS_FILE))
-    return StoredIndex(directory, meta, emb, rows["modality_codes"], list(meta["modality_names"]), ids, sources)
+    verify_listed(directory, meta, EMB_FILE, verify)
+    codes, ids, sources = read_rows(directory, meta, verify)
+    offset = embeddings_layout(directory, meta)
+    shape = (meta["count"], meta["dim"])
+    emb = torch.from_numpy(np.memmap(directory / EMB_FILE, dtype=np.float32, mode="c", offset=offset, shape=shape)
+                           if meta["count"] else np.empty(shape, np.float32))
+    return StoredIndex(directory, meta, emb, torch.from_numpy(codes), list(meta["modality_names"]), ids, sources)

@@ -1,7 +1,8 @@
-"""Embedding arithmetic for queries: a weighted sum of embeddings, renormalised.
+"""Embedding arithmetic for queries, on tensors: ``vectors.weighted_sum`` for torch callers.
 
 ImageBind's "image + sound" queries (Girdhar et al. 2023, sec. 5.2) add the normalised
-embeddings of several inputs; weights let one term dominate.
+embeddings of several inputs; weights let one term dominate. The arithmetic itself is numpy
+(``vectors.py``) so that a search by precomputed vectors gets the same query without torch.
 """
 from __future__ import annotations
 
@@ -9,24 +10,15 @@ from typing import Sequence, Tuple
 
 import torch
 
-from imagebind_lite.errors import InputError
+from .vectors import weighted_sum
+
+
+def _as_array(emb):
+    if isinstance(emb, torch.Tensor):
+        return emb.detach().to("cpu", torch.float32).numpy()
+    return emb
 
 
 def query_vector(weighted: Sequence[Tuple[torch.Tensor, float]]) -> torch.Tensor:
     """``normalise(sum_i w_i * normalise(e_i))`` for ``[(embedding [D], weight), ...]``."""
-    if not weighted:
-        raise InputError("a query needs at least one (embedding, weight) term")
-    total = None
-    for i, (emb, weight) in enumerate(weighted):
-        e = torch.as_tensor(emb, dtype=torch.float32).flatten()
-        norm = e.norm()
-        if not torch.isfinite(e).all() or norm == 0:
-            raise InputError(f"query term {i} is zero or not finite")
-        if total is not None and e.shape != total.shape:
-            raise InputError(f"query term {i} has dimension {e.numel()}, expected {total.numel()}")
-        term = float(weight) * e / norm
-        total = term if total is None else total + term
-    norm = total.norm()
-    if norm == 0:
-        raise InputError("the weighted query terms cancel out to a zero vector")
-    return total / norm
+    return torch.from_numpy(weighted_sum([(_as_array(emb), weight) for emb, weight in weighted]))

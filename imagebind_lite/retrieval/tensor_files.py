@@ -2,11 +2,13 @@
 
 ``safetensors.torch.load_file`` reads a whole file into memory and ``save_file`` needs the
 whole tensor in memory: at a million 512-d rows that is 2 GB per copy. Here a file is mapped
-(``map_tensors``: pages are read only when a search touches them, so a process searching a
-saved ANN index never pulls the embeddings in) and written row block by row block
+(``map_arrays``: pages are read only when a search touches them, so a process searching a
+saved ANN index never pulls the embeddings in; the header alone, for positioned reads, comes
+from ``read_header``) and written row block by row block
 (``StreamingTensorWriter``: ``index build`` streams shards straight to disk, hashing as it
 writes). The layout is safetensors' own (8-byte little-endian header length, JSON header,
-8-byte aligned data), so the files stay readable by the safetensors library.
+8-byte aligned data), so the files stay readable by the safetensors library. numpy only:
+a process that searches a saved index by vector never imports torch.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import BinaryIO, Dict, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 
 from .errors import IndexFileError
 
@@ -68,7 +69,7 @@ class StreamingTensorWriter:
         earlier = self._order[: self._order.index(name)]
         if any(self._written[n] != self._expected[n] for n in earlier):
             raise RuntimeError(f"tensor {name!r} written before the tensors declared ahead of it were complete")
-        array = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+        array = np.asarray(block)  # a CPU tensor converts without a copy
         want = DTYPES[self.entries[name]["dtype"]]
         data = np.ascontiguousarray(array, dtype=want).tobytes()
         if self._written[name] + len(data) > self._expected[name]:
@@ -89,8 +90,7 @@ class StreamingTensorWriter:
 
 def write_tensors(path, tensors: Mapping[str, np.ndarray]) -> str:
     """Write small tensors in one go; returns the file's SHA-256."""
-    arrays = {name: np.ascontiguousarray(t.numpy() if isinstance(t, torch.Tensor) else t)
-              for name, t in tensors.items()}
+    arrays = {name: np.ascontiguousarray(t) for name, t in tensors.items()}
     writer = StreamingTensorWriter(path, [(n, a.dtype, a.shape) for n, a in arrays.items()])
     for name, array in arrays.items():
         writer.write(name, array)
@@ -122,7 +122,7 @@ def read_header(path: Path) -> tuple:
     return entries, start
 
 
-def map_tensors(path, names: Sequence[str]) -> Dict[str, torch.Tensor]:
+def map_arrays(path, names: Sequence[str]) -> Dict[str, np.ndarray]:
     """Copy-on-write memory maps of the named tensors (writable views; the file never changes)."""
     path = Path(path)
     entries, start = read_header(path)
@@ -133,8 +133,7 @@ def map_tensors(path, names: Sequence[str]) -> Dict[str, torch.Tensor]:
         e = entries[name]
         dtype, shape = DTYPES[e["dtype"]], tuple(e["shape"])
         if int(np.prod(shape, dtype=np.int64)) == 0:
-            array = np.empty(shape, dtype=dtype)
+            out[name] = np.empty(shape, dtype=dtype)
         else:
-            array = np.memmap(path, dtype=dtype, mode="c", offset=start + e["data_offsets"][0], shape=shape)
-        out[name] = torch.from_numpy(array)
+            out[name] = np.memmap(path, dtype=dtype, mode="c", offset=start + e["data_offsets"][0], shape=shape)
     return out

@@ -8,45 +8,26 @@ vectors alone never loads a model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from imagebind_lite.errors import InputError
 
-from .index import EmbeddingIndex, SearchResult
+from .index import EmbeddingIndex
 from .query import query_vector
+from .results import SearchResult
+from .vectors import QueryTerm, read_vector
 
-@dataclass
-class QueryTerm:
-    kind: str            # "text", "file" or "vector"
-    value: str           # the text itself, or a path
-    weight: float = 1.0  # coefficient in the weighted sum of the query
-
+__all__ = ["EmbedFn", "QueryTerm", "load_vector", "query_from_terms", "search_terms"]
 
 EmbedFn = Callable[[Sequence[QueryTerm]], List[torch.Tensor]]
 
 
 def load_vector(path) -> torch.Tensor:
     """A query embedding from ``.npy`` (no pickle) or ``.safetensors`` (its single tensor)."""
-    path = Path(path)
-    try:
-        if path.suffix == ".npy":
-            vec = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            tensors = load_file(str(path))
-            vec = tensors.get("embeddings", next(iter(tensors.values())))
-    except Exception as exc:  # numpy/safetensors raise assorted types; one clear message
-        raise InputError(f"cannot read query vector ({exc})", source=str(path)) from exc
-    if vec.dim() == 2 and vec.shape[0] == 1:
-        vec = vec[0]
-    if vec.dim() != 1:
-        raise InputError(f"a query vector must be [D], got {list(vec.shape)}", source=str(path))
-    return vec.float()
+    return torch.from_numpy(read_vector(path))
 
 
 def query_from_terms(terms: Sequence[QueryTerm], embed_fn: Optional[EmbedFn] = None) -> torch.Tensor:
