@@ -27,8 +27,7 @@ from imagebind_lite.training.api import make_trainer
 
 from .background import BackgroundWriter
 from .shard_buffer import BlockPool, ShardBuffer
-from .shard_plan import (DEFAULT_SHARD_MB, ShardPlan, finished_shards, make_plan, prepare_run, rows_in, shard_name,
-                         skipped_in)
+from .shard_plan import DEFAULT_SHARD_MB, ShardPlan, finished_sidecars, make_plan, prepare_run, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +210,13 @@ def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], 
             trainer.predict(EmbedModule(encoder, policy), loader, return_predictions=False)
         finally:
             writer.close(raise_errors=False)  # normally closed already; this covers paths Lightning does not
-    finished = finished_shards(out_dir, plan)  # every rank's, read back from the sidecars
-    skipped = skipped_in(out_dir, plan, finished)
+    finished = finished_sidecars(out_dir, plan)  # every rank's, read back from the sidecars
+    # unreadable inputs, including those that finished shards of an earlier, interrupted run recorded
+    skipped = [bad for shard in sorted(finished) for bad in finished[shard].get("skipped", [])]
     for bad in skipped[:10]:
         log.warning("%s: skipped unreadable %s: %s", modality, bad["source"], bad["message"])
     if len(skipped) > 10:
         log.warning("%s: ... and %d more unreadable file(s)", modality, len(skipped) - 10)
-    return {"modality": modality, "embedded": rows_in(out_dir, plan, finished),
+    return {"modality": modality, "embedded": sum(meta["count"] for meta in finished.values()),
             "skipped": [bad["source"] for bad in skipped], "out_dir": str(out_dir), "shards": plan.num_shards,
             "finished_shards": len(finished), "resumed_shards": len(done)}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -55,7 +56,7 @@ def _write_tensor_file(path: Path, emb: torch.Tensor) -> str:
     if sys.byteorder != "little":  # the format is little-endian: let safetensors byte-swap
         save_file({"embeddings": emb}, str(path))
         return sha256_file(path)
-    data = memoryview(emb.numpy()).cast("B")
+    data = emb.numpy().reshape(-1).view(np.uint8)  # the tensor's own bytes, not a copy
     header = json.dumps({"embeddings": {"dtype": "F32", "shape": list(emb.shape), "data_offsets": [0, data.nbytes]}},
                         separators=(",", ":")).encode()
     header += b" " * (-len(header) % 8)
