@@ -3,8 +3,10 @@
 The predict loop brings what a home-made loop would have to re-invent: device placement,
 precision, one process per GPU and node. Rows are grouped into shards of about 64 MiB
 (``shard_plan.py``); each rank embeds whole shards and its writer (``ShardWriter``) buffers
-rows until a shard is complete, then writes it (``imagebind_lite.retrieval.shards``), so no
-rank ever gathers the collection and a rerun skips the shards already on disk. Unreadable files
+rows until a shard is complete, then hands it to a writer thread (``background.py``) that writes
+it (``imagebind_lite.retrieval.shards``) while the next shard is embedded, so no rank ever
+gathers the collection, the loop does not stall at shard boundaries, and a rerun skips the
+shards already on disk. Unreadable files
 are skipped and reported, or stop the run, per ``on_bad_sample`` (the same policy as training:
 ``imagebind_lite.data.bad_samples``); shards already written stay on disk either way.
 """
