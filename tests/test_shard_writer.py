@@ -1,7 +1,9 @@
 """Writing embedding shards off the predict thread: same bytes as before, errors surface, an
 interrupted run leaves only complete shards and a rerun resumes from them."""
 import hashlib
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -180,3 +182,12 @@ def test_an_interrupted_run_leaves_complete_shards_only_and_a_rerun_resumes(mode
     assert (tmp_path / "s" / "text-s000000.safetensors").stat().st_mtime_ns == first
     assert [i for s in range(4) for i in read_shard(tmp_path / "s" / f"text-s{s:06d}.safetensors").ids] == \
         [r[0] for r in rows]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_the_writer_thread_alone_runs_at_a_lower_priority():
+    seen, main = [], os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    writer = BackgroundWriter(nice=10)
+    writer.submit(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    writer.close()
+    assert seen[0] >= 10 and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

@@ -7,10 +7,17 @@ jobs: when writing falls behind, ``submit`` waits, so memory stays bounded (a jo
 whole shard). The first error a job raises is raised again on the calling thread, by the next
 ``submit``, ``check`` or ``close``; jobs after a failed one are dropped, never run. The thread
 starts with the first job, after the data loader has forked its workers.
+
+On Linux the thread runs at a lower scheduling priority (``nice``): when every core is busy
+embedding, a hash running on one of them would hold up the whole parallel matmul that waits for
+that core; at a lower priority the writing mostly fills the time a core would sit idle (tokenizing
+and collating run on one thread), and when it falls behind, ``submit`` blocks and frees a core.
 """
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 
@@ -18,14 +25,24 @@ _STOP = object()
 
 
 class BackgroundWriter:
-    def __init__(self, name: str = "shard-writer", depth: int = 1):
-        self.name = name
+    def __init__(self, name: str = "shard-writer", depth: int = 1, nice: int = 10):
+        self.name, self.nice = name, nice
         self._jobs: queue.Queue = queue.Queue(maxsize=depth)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = False
 
+    def _lower_priority(self) -> None:
+        # Linux applies a niceness to one thread (its native id); elsewhere it would renice the process
+        if self.nice and sys.platform.startswith("linux"):
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), self.nice))
+            except OSError:
+                pass  # a sandbox may forbid it: the writer then simply runs at the normal priority
+
     def _run(self) -> None:
+        self._lower_priority()
         while True:
             job = self._jobs.get()
             if job is _STOP:
