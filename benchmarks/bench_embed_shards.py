@@ -6,7 +6,8 @@ interleaved, best of ``--repeats``:
 
 - embedding alone: the predict loop with the same data loader and sampler, predictions dropped;
 - ``embed_to_shards``: the same, buffering rows into ~64 MiB shards and writing them (tensor
-  file + sidecar, hashed, atomically).
+  file + sidecar, hashed, atomically) on its writer thread, plus what resuming needs (the
+  fingerprint of inputs and model, the sidecars read back at the end).
 
 It prints the shard count (and what one shard per 64-row batch gave before), the bytes written
 and the overhead of writing. Goal: <= 5 %.
@@ -45,11 +46,14 @@ def captions(n: int):
 
 
 def embed_alone(model, rows, args) -> float:
+    """The predict loop of ``embed_to_shards`` without its writer: the same sampler, loader,
+    module and trainer, built inside the timed span as there (the plan, which only shard
+    writing and resuming need, is outside it)."""
     plan = make_plan("text", rows, model.encoder("text"), "32-true", model.embed_dim, args.shard_mb)
+    start = time.perf_counter()
     loader = DataLoader(EmbedItemsDataset(rows, model.transform("text"), "text"), batch_size=args.batch_size,
                         sampler=ShardSampler(plan, range(plan.num_shards)), collate_fn=SkipCollate("text"))
     trainer = make_trainer(accelerator="cpu", devices=1, progress=False, use_distributed_sampler=False)
-    start = time.perf_counter()
     trainer.predict(EmbedModule(model.encoder("text")), loader, return_predictions=False)
     return time.perf_counter() - start
 

@@ -3,8 +3,10 @@
 The predict loop brings what a home-made loop would have to re-invent: device placement,
 precision, one process per GPU and node. Rows are grouped into shards of about 64 MiB
 (``shard_plan.py``); each rank embeds whole shards and its writer (``ShardWriter``) buffers
-rows until a shard is complete, then writes it (``imagebind_lite.retrieval.shards``), so no
-rank ever gathers the collection and a rerun skips the shards already on disk. Unreadable files
+rows until a shard is complete, then hands it to a writer thread (``background.py``) that writes
+it (``imagebind_lite.retrieval.shards``) while the next shard is embedded, so no rank ever
+gathers the collection, the loop does not stall at shard boundaries, and a rerun skips the
+shards already on disk. Unreadable files
 are skipped and reported, or stop the run, per ``on_bad_sample`` (the same policy as training:
 ``imagebind_lite.data.bad_samples``); shards already written stay on disk either way.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -24,8 +27,9 @@ from imagebind_lite.registry import get_modality
 from imagebind_lite.retrieval.shards import write_shard
 from imagebind_lite.training.api import make_trainer
 
-from .shard_plan import (DEFAULT_SHARD_MB, ShardPlan, finished_shards, make_plan, prepare_run, rows_in, shard_name,
-                         skipped_in)
+from .background import BackgroundWriter
+from .shard_buffer import BlockPool, ShardBuffer
+from .shard_plan import DEFAULT_SHARD_MB, ShardPlan, finished_sidecars, make_plan, prepare_run, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -92,68 +96,89 @@ class EmbedModule(L.LightningModule):
         return {**batch, "inputs": None, "embeddings": embeddings}
 
 
-class _Buffer:
-    """Rows of one shard gathered so far (embedded and skipped)."""
-
-    def __init__(self):
-        self.rows: List[int] = []
-        self.emb: List[torch.Tensor] = []
-        self.ids: List[str] = []
-        self.sources: List[str] = []
-        self.skipped: List[Dict[str, str]] = []
-        self.seen = 0
-
-
 class ShardWriter(BasePredictionWriter):
-    """Buffers this rank's rows by shard and writes each shard (``<modality>-s<index>``) once complete."""
+    """Buffers this rank's rows by shard and writes each shard (``<modality>-s<index>``) once
+    complete, on a background thread (``background.py``) so the predict loop goes on embedding.
 
-    def __init__(self, out_dir, plan: ShardPlan, dim: int):
+    Every shard is written before ``on_predict_end`` returns; on an error or an interrupt the
+    shards already complete are still written (atomically: an unfinished one never appears).
+    """
+
+    def __init__(self, out_dir, plan: ShardPlan, dim: int, queue_depth: int = 1):
         super().__init__(write_interval="batch")
         self.out_dir, self.plan, self.dim = Path(out_dir), plan, dim
         self.written = 0
         self.shards_written = 0
         self.skipped: list[BadSample] = []
-        self._buffers: Dict[int, _Buffer] = {}
+        self._buffers: Dict[int, ShardBuffer] = {}
+        self._blocks = BlockPool(plan.shard_rows, dim)
+        self._writer = BackgroundWriter(f"{plan.modality}-shard-writer", depth=queue_depth)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
+        self._writer.check()  # a failed shard write stops the run at the next batch
         self.skipped.extend(prediction["skipped"])
-        emb = prediction["embeddings"]
-        emb = emb.detach().float().cpu() if emb is not None else None
-        for i, row in enumerate(prediction["rows"]):
-            buf = self._buffer(row)
-            buf.rows.append(row)
-            buf.emb.append(emb[i])
-            buf.ids.append(prediction["ids"][i])
-            buf.sources.append(prediction["sources"][i])
+        touched = set()
+        if prediction["rows"]:
+            rows = np.asarray(prediction["rows"], dtype=np.int64)
+            emb = prediction["embeddings"].detach().to("cpu", torch.float32).numpy()
+            ids, sources = prediction["ids"], prediction["sources"]
+            for shard, pick in self._by_shard(rows):
+                if pick is None:  # the whole batch (the usual case: shards hold many batches)
+                    self._buffer(shard).add(rows, emb, ids, sources)
+                else:
+                    self._buffer(shard).add(rows[pick], emb[pick], [ids[i] for i in pick], [sources[i] for i in pick])
+                touched.add(shard)
         for row, bad in zip(prediction["skipped_rows"], prediction["skipped"]):
-            self._buffer(row).skipped.append({"id": bad.id, "source": bad.source, "message": bad.message})
-        for row in list(prediction["rows"]) + list(prediction["skipped_rows"]):
             shard = self.plan.shard_of(row)
-            buf = self._buffers.get(shard)
-            if buf is not None:
-                buf.seen += 1
-                lo, hi = self.plan.bounds(shard)
-                if buf.seen == hi - lo:
-                    self._flush(shard, trainer.global_rank)
+            self._buffer(shard).skip({"id": bad.id, "source": bad.source, "message": bad.message})
+            touched.add(shard)
+        for shard in sorted(touched):
+            if self._buffers[shard].complete:
+                self._flush(shard, trainer.global_rank)
 
-    def _buffer(self, row: int) -> _Buffer:
-        return self._buffers.setdefault(self.plan.shard_of(row), _Buffer())
+    def _by_shard(self, rows: np.ndarray):
+        """``(shard, positions in the batch)`` for each shard the batch's rows fall in; positions
+        ``None`` when the whole batch belongs to one shard."""
+        shards = rows // self.plan.shard_rows
+        if (shards == shards[0]).all():
+            return [(int(shards[0]), None)]
+        return [(int(shard), np.flatnonzero(shards == shard)) for shard in np.unique(shards)]
+
+    def _buffer(self, shard: int) -> ShardBuffer:
+        if shard not in self._buffers:
+            self._buffers[shard] = ShardBuffer(*self.plan.bounds(shard), self._blocks.take())
+        return self._buffers[shard]
 
     def _flush(self, shard: int, rank: int) -> None:
         buf = self._buffers.pop(shard)
-        order = sorted(range(len(buf.rows)), key=buf.rows.__getitem__)
-        emb = torch.stack([buf.emb[i] for i in order]) if order else torch.empty(0, self.dim)
+        emb, ids, sources = buf.finish()
         extra = {"plan": self.plan.digest, "shard": shard, "rows": list(self.plan.bounds(shard)), "rank": rank,
                  "skipped": buf.skipped}
-        write_shard(self.out_dir / shard_name(self.plan.modality, shard), emb, [buf.ids[i] for i in order],
-                    self.plan.modality, [buf.sources[i] for i in order], extra=extra)
-        self.written += len(order)
-        self.shards_written += 1
+        path = self.out_dir / shard_name(self.plan.modality, shard)
+
+        def write():
+            try:
+                write_shard(path, torch.from_numpy(emb), ids, self.plan.modality, sources, extra=extra)
+            finally:
+                self._blocks.give_back(buf.block)
+            self.written += len(ids)
+            self.shards_written += 1
+
+        self._writer.submit(write)
 
     def on_predict_end(self, trainer, pl_module) -> None:
         if self._buffers:  # every row of every shard passes through here; a leftover is a bug, not bad data
             raise RuntimeError(f"shards {sorted(self._buffers)} did not receive all their rows")
+        self._writer.close()  # the last shard is on disk before anyone counts shards
         trainer.strategy.barrier("shards-written")  # rank 0 then counts every rank's shards on disk
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.close(raise_errors=False)
+
+    def close(self, raise_errors: bool = True) -> None:
+        """Write the shards already complete and stop the writing thread (idempotent)."""
+        self._buffers.clear()  # incomplete shards are dropped: a rerun embeds them again
+        self._writer.close(raise_errors=raise_errors)
 
 
 def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], out_dir, batch_size: int = 64,
@@ -183,13 +208,17 @@ def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], 
         # the sampler already splits shards between ranks, so Lightning must not add its own
         trainer = make_trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision,
                                callbacks=[writer], progress=progress, use_distributed_sampler=False)
-        trainer.predict(EmbedModule(encoder, policy), loader, return_predictions=False)
-    finished = finished_shards(out_dir, plan)  # every rank's, read back from the sidecars
-    skipped = skipped_in(out_dir, plan, finished)
+        try:
+            trainer.predict(EmbedModule(encoder, policy), loader, return_predictions=False)
+        finally:
+            writer.close(raise_errors=False)  # normally closed already; this covers paths Lightning does not
+    finished = finished_sidecars(out_dir, plan)  # every rank's, read back from the sidecars
+    # unreadable inputs, including those that finished shards of an earlier, interrupted run recorded
+    skipped = [bad for shard in sorted(finished) for bad in finished[shard].get("skipped", [])]
     for bad in skipped[:10]:
         log.warning("%s: skipped unreadable %s: %s", modality, bad["source"], bad["message"])
     if len(skipped) > 10:
         log.warning("%s: ... and %d more unreadable file(s)", modality, len(skipped) - 10)
-    return {"modality": modality, "embedded": rows_in(out_dir, plan, finished),
+    return {"modality": modality, "embedded": sum(meta["count"] for meta in finished.values()),
             "skipped": [bad["source"] for bad in skipped], "out_dir": str(out_dir), "shards": plan.num_shards,
             "finished_shards": len(finished), "resumed_shards": len(done)}

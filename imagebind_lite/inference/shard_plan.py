@@ -62,10 +62,9 @@ class ShardPlan:
 
 
 def inputs_digest(rows: Sequence[tuple]) -> str:
-    digest = hashlib.sha256()
-    for sample_id, _, source in rows:
-        digest.update(f"{sample_id}\t{source}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+    # one encode of the joined lines: the same bytes as line by line, several times faster
+    text = "".join([f"{sample_id}\t{source}\n" for sample_id, _, source in rows])
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def encoder_digest(encoder: torch.nn.Module) -> str:
@@ -154,8 +153,9 @@ def prepare_run(out_dir, plan: ShardPlan, overwrite: bool) -> Set[int]:
     return finished_shards(out_dir, plan)
 
 
-def finished_shards(out_dir: Path, plan: ShardPlan) -> Set[int]:
-    done = set()
+def finished_sidecars(out_dir: Path, plan: ShardPlan) -> Dict[int, Dict[str, Any]]:
+    """The sidecars of the finished shards of ``plan``, by shard index (each read once)."""
+    done = {}
     for shard in range(plan.num_shards):
         path = Path(out_dir) / f"{shard_name(plan.modality, shard)}.safetensors"
         if not path.is_file() or not path.with_suffix(".json").is_file():
@@ -165,17 +165,9 @@ def finished_shards(out_dir: Path, plan: ShardPlan) -> Set[int]:
         except InputError:
             continue  # unreadable: embedded again and replaced
         if meta.get("plan") == plan.digest and meta.get("shard") == shard:
-            done.add(shard)
+            done[shard] = meta
     return done
 
 
-def skipped_in(out_dir: Path, plan: ShardPlan, shards: Set[int]) -> List[Dict[str, str]]:
-    """Unreadable inputs that finished shards of an earlier, interrupted run recorded."""
-    out = []
-    for shard in sorted(shards):
-        out.extend(read_sidecar(Path(out_dir) / f"{shard_name(plan.modality, shard)}.safetensors").get("skipped", []))
-    return out
-
-
-def rows_in(out_dir: Path, plan: ShardPlan, shards: Set[int]) -> int:
-    return sum(read_sidecar(Path(out_dir) / f"{shard_name(plan.modality, s)}.safetensors")["count"] for s in shards)
+def finished_shards(out_dir: Path, plan: ShardPlan) -> Set[int]:
+    return set(finished_sidecars(out_dir, plan))

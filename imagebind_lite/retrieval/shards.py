@@ -4,21 +4,27 @@ A shard is ``<name>.safetensors`` holding one float32 tensor ``"embeddings"`` ``
 sidecar ``<name>.json`` listing, per row, the id, modality and source path, with the row count,
 dimension and the SHA-256 of the tensor file. Many writers (one per GPU rank in a prediction
 writer) can each write their own shards into one directory; ``read_shards`` reads them back
-in name order. Both files are written atomically.
+in name order. Both files are written atomically, the tensor file's bytes hashed as they are
+written (one pass over the data instead of writing and then reading it back) and synced to
+disk before it takes its final name.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from imagebind_lite.atomic import atomic_path, atomic_write_text
 from imagebind_lite.errors import InputError
 
-from imagebind_lite.atomic import atomic_path, atomic_write_text
 from .errors import IndexFileError
 from .integrity import sha256_file
 
@@ -39,6 +45,31 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
+def _write_tensor_file(path: Path, emb: torch.Tensor) -> str:
+    """Write ``emb`` (contiguous float32, CPU) as the safetensors file ``{"embeddings": emb}``;
+    returns the file's SHA-256, computed while writing.
+
+    The bytes are exactly what ``safetensors.torch.save_file`` writes (a little-endian u64
+    header length, a compact JSON header padded with spaces to 8 bytes, the raw data), written
+    here so the data goes from the tensor's memory to the file and the hash without a copy.
+    """
+    if sys.byteorder != "little":  # the format is little-endian: let safetensors byte-swap
+        save_file({"embeddings": emb}, str(path))
+        return sha256_file(path)
+    data = emb.numpy().reshape(-1).view(np.uint8)  # the tensor's own bytes, not a copy
+    header = json.dumps({"embeddings": {"dtype": "F32", "shape": list(emb.shape), "data_offsets": [0, data.nbytes]}},
+                        separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        for part in (len(header).to_bytes(8, "little"), header, data):
+            digest.update(part)  # hashlib and write release the GIL on large buffers
+            fh.write(part)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return digest.hexdigest()
+
+
 def write_shard(path, emb: torch.Tensor, ids: Sequence[str], modality: Union[str, Sequence[str]],
                 sources: Optional[Sequence[str]] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
     """Write one shard (tensor file + JSON sidecar); returns the tensor file's path.
@@ -57,8 +88,7 @@ def write_shard(path, emb: torch.Tensor, ids: Sequence[str], modality: Union[str
                          f"{list(emb.shape)}, {len(ids)} ids, {len(mods)} modalities, {len(srcs)} sources",
                          source=str(path))
     with atomic_path(path) as tmp:
-        save_file({"embeddings": emb}, str(tmp))
-        digest = sha256_file(tmp)
+        digest = _write_tensor_file(tmp, emb)
         meta = {"format": SHARD_FORMAT, "format_version": SHARD_VERSION, "count": n,
                 "dim": int(emb.shape[1]), "sha256": digest, "ids": [str(i) for i in ids],
                 "modalities": mods, "sources": srcs, **(extra or {})}
