@@ -21,10 +21,8 @@ class DemoConfig:
     direct_pairs: int = 4000               # (audio, text) pairs for the direct baseline
     pivot_images: int = 10000              # images the pivot is pretrained on
     pivot_epochs: int = 10                 # pivot pretraining epochs
-    # 12 epochs, not 25: the two training stages were four fifths of the run. Over seeds 0-2 the
-    # emergent/direct ratio stays above 1 (both sides lose alike: audio->text 0.72-0.76 vs 0.82-0.92)
-    align_epochs: int = 12                 # epochs of the five-pair alignment run
-    direct_epochs: int = 12                # epochs of the direct audio-text baseline (audio's budget)
+    align_epochs: int = 25                 # epochs of the five-pair alignment run
+    direct_epochs: int = 25                # epochs of the direct audio-text baseline (audio's budget)
     batch_size: int = 128                  # per pair
     lr: float = 2e-3                       # AdamW peak learning rate for the aligned encoders
     num_workers: int = 0                   # DataLoader workers (2-core machines: 0 is fastest)
