@@ -9,9 +9,8 @@ extra trunk kinds, ``EncoderConfig``, ``Encoder``, ``create_encoder``), the user
 Modules import one way, bottom to top: config/errors -> layers -> encoder -> trunk_kinds ->
 modality -> registry -> factory -> embedding, saved_model -> model.
 """
-from importlib import import_module
-
 from imagebind_lite.errors import CheckpointError, ImageBindLiteError, InputError, UnknownNameError
+from imagebind_lite.lazy import lazy_attributes
 
 # Names are imported on first use: building models pulls in timm and torchvision, seconds of
 # imports that a process searching a saved index by vector (``imagebind-lite query``), or the
@@ -32,13 +31,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES, globals())

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "imagebind_lite"
 RANKS = {
     "imagebind_lite.config": 0, "imagebind_lite.errors": 0, "imagebind_lite.atomic": 0, "imagebind_lite.empty_init": 0,
-    "imagebind_lite.threads": 0,
+    "imagebind_lite.threads": 0, "imagebind_lite.lazy": 0,
     "imagebind_lite.towers": 1, "imagebind_lite.layers": 1,
     "imagebind_lite.encoder": 2, "imagebind_lite.trunk_kinds": 3, "imagebind_lite.augment": 3, "imagebind_lite.modality": 4,
     "imagebind_lite.cnn_kind": 4,

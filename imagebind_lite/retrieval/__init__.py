@@ -7,7 +7,7 @@ index), ``SearchResult``, ``AnnConfig``, ``query_vector``,
 (embeds those terms with a saved model), ``SavedSearch`` / ``search_saved`` (vector queries
 against a saved ANN index without torch), ``IndexFileError``.
 """
-from importlib import import_module
+from imagebind_lite.lazy import lazy_attributes
 
 # Names are imported on first use: a process that searches a saved ANN index by vector imports
 # only numpy and faiss (``saved_search.py``), and importing this package must not pull torch in.
@@ -24,13 +24,4 @@ __all__ = ["AnnConfig", "EmbeddingIndex", "IndexFileError", "QueryTerm", "SavedS
            "query_vector", "read_shard", "read_shards", "search_saved", "search_terms", "write_shard"]
 
 
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES, globals())
