@@ -147,6 +147,8 @@ class ShardWriter(BasePredictionWriter):
     def _buffer(self, shard: int) -> ShardBuffer:
         if shard not in self._buffers:
             self._buffers[shard] = ShardBuffer(*self.plan.bounds(shard), self._blocks.take())
+            if self.plan.num_shards > 1:  # the next shard's block, ready (paged in) before it is needed
+                self._writer.submit(self._blocks.prepare_spare)
         return self._buffers[shard]
 
     def _flush(self, shard: int, rank: int) -> None:
