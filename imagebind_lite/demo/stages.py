@@ -31,6 +31,10 @@ def _trainer(config: DemoConfig, name: str, epochs: int, export_dir=None) -> pl.
                         check_val_every_n_epoch=epochs, progress=config.progress)
 
 
+def _audio_overrides(config: DemoConfig) -> dict:
+    return {"audio": {"data": dict(config.audio_data)}} if config.audio_data else {}
+
+
 def _seed_stage(config: DemoConfig, stage: int) -> None:
     """Seed torch, numpy and Python before a stage builds its encoders: the run then depends on
     ``config.seed`` alone, not on whatever the process drew before (a notebook, a test suite)."""
@@ -59,7 +63,7 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     module = PivotPretrainModule(encoder="vision/tiny", num_classes=config.num_concepts)
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
                            val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
-                           num_workers=config.num_workers, cache_images=True)
+                           num_workers=config.num_workers, cache_images=True, cache_workers=config.cache_workers)
     _trainer(config, "pivot", config.pivot_epochs).fit(module, data)
     module.export_model(target)
     return target
@@ -72,12 +76,12 @@ def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path
     _seed_stage(config, 2)
     target = config.out_dir / "model"
     module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in ALIGNED}, lr=config.lr,
-                             warmup_steps=20)
+                             warmup_steps=20, encoder_overrides=_audio_overrides(config))
     data = PairDataModule(manifests={m: str(world_paths[m]) for m in ALIGNED},
                           val_manifests={m: str(world_paths["eval"]) for m in ALIGNED},
                           batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
                           use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
-                          seed=config.seed, class_prompts=str(world_paths["world"]))
+                          seed=config.seed, class_prompts=str(world_paths["world"]), cache_workers=config.cache_workers)
     _trainer(config, "align", config.align_epochs, export_dir=target).fit(module, data)
     return target
 
@@ -89,10 +93,11 @@ def direct_baseline_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> P
     _seed_stage(config, 3)
     target = config.out_dir / "direct_baseline"
     module = AlignmentModule(pivot="text/tiny", pivot_modality="text", train_pivot=True,
-                             modalities={"audio": "tiny"}, lr=config.lr, warmup_steps=20)
+                             modalities={"audio": "tiny"}, lr=config.lr, warmup_steps=20,
+                             encoder_overrides=_audio_overrides(config))
     data = PairDataModule(manifests={"audio": str(world_paths["audio_text"])},
                           val_manifests={"audio": str(world_paths["eval"])}, batch_size=config.batch_size,
                           num_workers=config.num_workers, cache_inputs=True, use_pivot_cache=False,
-                          on_bad_sample="skip", seed=config.seed)
+                          on_bad_sample="skip", seed=config.seed, cache_workers=config.cache_workers)
     _trainer(config, "direct", config.direct_epochs, export_dir=target).fit(module, data)
     return target

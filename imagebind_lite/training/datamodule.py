@@ -73,6 +73,7 @@ class PairDataModule(pl.LightningDataModule):
         class_prompts: Optional[str] = None,
         shards: Optional[Dict[str, Union[str, List[str]]]] = None,
         shuffle_buffer: int = 1000,
+        cache_workers: Optional[int] = None,
     ):
         """
         Args:
@@ -112,6 +113,11 @@ class PairDataModule(pl.LightningDataModule):
                 shards`` writes them). Streamed: split over ranks and workers, shuffled by
                 shard order and a buffer, resumable; no pivot cache (see stream_dataset.py).
             shuffle_buffer: samples held (as raw bytes) by each worker's shuffle buffer.
+            cache_workers: DataLoader workers for the one-time passes that fill the caches
+                (decoding every X item, embedding every pivot image); None: ``num_workers``.
+                Where training reads fastest from memory in the main process (``num_workers``
+                0 on a small machine), these passes still decode in parallel with one worker
+                per core.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -129,7 +135,8 @@ class PairDataModule(pl.LightningDataModule):
         self.train_sets: Dict[str, PairDataset] = {}
         self.val_sets: Dict[str, PairDataset] = {}
         self._val_classes: Dict[str, Optional[ValClasses]] = {}
-        self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64), num_workers=num_workers)
+        self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64),
+                                num_workers=num_workers if cache_workers is None else cache_workers)
 
     # ---- wiring to the model -----------------------------------------------------------------
     def bind(self, pivot, data_configs: Dict[str, dict], pivot_modality: str = PIVOT) -> "PairDataModule":
@@ -175,7 +182,12 @@ class PairDataModule(pl.LightningDataModule):
         if self.hparams.cache_inputs:
             for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
                 if getattr(dataset, "input_cache", False) is None:  # streams are never cached
-                    cache_inputs(dataset, self.hparams.num_workers)
+                    cache_inputs(dataset, self._cache_workers)
+
+    @property
+    def _cache_workers(self) -> int:
+        workers = self.hparams.cache_workers
+        return self.hparams.num_workers if workers is None else workers
 
     def val_classes(self, modality: str) -> Optional[ValClasses]:
         """The classes (names, prompts) the labels of ``modality``'s held-out set name, if any."""

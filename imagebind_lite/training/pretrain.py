@@ -159,9 +159,11 @@ class PivotDataModule(pl.LightningDataModule):
 
     def __init__(self, world: Optional[WorldConfig] = None, collection: str = "text", train_size: int = 4096,
                  val_size: int = 512, batch_size: int = 128, num_workers: int = 0,
-                 manifests: Optional[List[str]] = None, seed: int = 0, cache_images: bool = False):
+                 manifests: Optional[List[str]] = None, seed: int = 0, cache_images: bool = False,
+                 cache_workers: Optional[int] = None):
         """``cache_images``: decode and resize the training images once and keep the tensors in
-        memory (the transform is deterministic, so every epoch sees the same tensors anyway)."""
+        memory (the transform is deterministic, so every epoch sees the same tensors anyway);
+        ``cache_workers``: DataLoader workers for that one pass (None: ``num_workers``)."""
         super().__init__()
         self.save_hyperparameters()
         self.world = world or WorldConfig()
@@ -181,7 +183,8 @@ class PivotDataModule(pl.LightningDataModule):
             # Held-out images: the same collection past the training range (never trained on).
             self.val_set = _WorldImages(self.world, hp.collection, hp.val_size, hp.train_size, transform, attrs)
         if hp.cache_images:
-            self.train_set = _Materialised(self.train_set, hp.num_workers)
+            workers = hp.num_workers if hp.cache_workers is None else hp.cache_workers
+            self.train_set = _Materialised(self.train_set, workers)
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
