@@ -153,11 +153,9 @@ def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 6
     """Preprocess every X item once and keep the tensors in memory, so later epochs skip
     decoding and feature extraction; an augmented set keeps the decoded signals instead, and
     augments and extracts features from them afresh in every pass."""
-    from torch.utils.data import DataLoader
+    from imagebind_lite.training.cache_pass import load_all
 
-    view = _InputView(dataset)
-    loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
-    items = [item for chunk in loader for item in chunk]
+    items = load_all(_InputView(dataset), num_workers, batch_size)
     fail_on_bad(split_bad(items, lambda item: item[0])[1], dataset.on_bad_sample)
     # labels too: reading one may cost a full decode (the world renders the whole sample)
     dataset.input_cache = [tensor for tensor, _ in items]

@@ -23,6 +23,7 @@ from imagebind_lite.model import MultiModalModel
 from imagebind_lite.registry import get_modality
 from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.build import load_encoder, plain_hparams
+from imagebind_lite.training.cache_pass import load_all
 from imagebind_lite.training.datasets import PIVOT
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 
@@ -138,8 +139,7 @@ class _Materialised(Dataset):
     skip decoding and resizing (10k tiny images are ~120 MB as float32 tensors)."""
 
     def __init__(self, source: Dataset, num_workers: int):
-        loader = DataLoader(source, batch_size=256, num_workers=num_workers, collate_fn=list)
-        self.items = [item for batch in loader for item in batch]
+        self.items = load_all(source, num_workers, batch_size=256)
 
     def __len__(self) -> int:
         return len(self.items)
