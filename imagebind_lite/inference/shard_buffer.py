@@ -72,22 +72,17 @@ class ShardBuffer:
     def add(self, rows: np.ndarray, emb: np.ndarray, ids: Sequence[str], sources: Sequence[str]) -> None:
         """Embedded rows (input row numbers ``rows`` of this shard, embeddings ``emb[i]``)."""
         local = rows - self.lo
-        first, n = int(local[0]), len(local)
-        if local[-1] - first + 1 == n and (n == 1 or bool((np.diff(local) == 1).all())):
-            # consecutive rows, the usual case (the sampler reads each shard in order): slices
-            # copy without index arrays or a Python loop
-            where = slice(first, first + n)
-            self.block[where] = emb
-            self.present[where] = True
+        where = _as_slice(local)
+        self.block[where] = emb
+        self.present[where] = True
+        if isinstance(where, slice):  # no Python loop over the rows
             self.ids[where] = ids
             self.sources[where] = sources
         else:
-            self.block[local] = emb
-            self.present[local] = True
             for slot, sample_id, source in zip(local.tolist(), ids, sources):
                 self.ids[slot] = sample_id
                 self.sources[slot] = source
-        self.seen += n
+        self.seen += len(local)
 
     def skip(self, bad: dict[str, str]) -> None:
         self.skipped.append(bad)
@@ -99,3 +94,12 @@ class ShardBuffer:
             return self.block[: self.size], self.ids, self.sources
         keep = np.flatnonzero(self.present)
         return self.block[keep], [self.ids[i] for i in keep], [self.sources[i] for i in keep]
+
+
+def _as_slice(positions: np.ndarray):
+    """``positions`` as a slice when they are consecutive and ascending (the usual case: the
+    sampler reads each shard in order), else unchanged: a slice copies without an index array."""
+    first, n = int(positions[0]), len(positions)
+    if positions[-1] - first + 1 == n and (n == 1 or bool((np.diff(positions) == 1).all())):
+        return slice(first, first + n)
+    return positions

@@ -8,10 +8,15 @@ memory as it arrives, which lets its shared block, and its descriptor, go.
 """
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+
+def cache_worker_count(cache_workers: Optional[int], num_workers: int) -> int:
+    """Workers for a cache-filling pass: ``cache_workers``, or the loaders' ``num_workers`` when None."""
+    return num_workers if cache_workers is None else cache_workers
 
 
 def load_all(dataset: Dataset, num_workers: int = 0, batch_size: int = 64) -> List[Any]:

@@ -20,6 +20,7 @@ from imagebind_lite.data.world.config import EVAL_COLLECTION, WorldConfig
 from imagebind_lite.errors import InputError
 from imagebind_lite.registry import get_modality
 from imagebind_lite.training.build import plain_hparams
+from imagebind_lite.training.cache_pass import cache_worker_count
 from imagebind_lite.training.datasets import (
     PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
 )
@@ -135,8 +136,8 @@ class PairDataModule(pl.LightningDataModule):
         self.train_sets: Dict[str, PairDataset] = {}
         self.val_sets: Dict[str, PairDataset] = {}
         self._val_classes: Dict[str, Optional[ValClasses]] = {}
-        self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64),
-                                num_workers=num_workers if cache_workers is None else cache_workers)
+        self._cache_workers = cache_worker_count(cache_workers, num_workers)
+        self.cache = PivotCache(cache_dir, batch_size=max(batch_size, 64), num_workers=self._cache_workers)
 
     # ---- wiring to the model -----------------------------------------------------------------
     def bind(self, pivot, data_configs: Dict[str, dict], pivot_modality: str = PIVOT) -> "PairDataModule":
@@ -183,11 +184,6 @@ class PairDataModule(pl.LightningDataModule):
             for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
                 if getattr(dataset, "input_cache", False) is None:  # streams are never cached
                     cache_inputs(dataset, self._cache_workers)
-
-    @property
-    def _cache_workers(self) -> int:
-        workers = self.hparams.cache_workers
-        return self.hparams.num_workers if workers is None else workers
 
     def val_classes(self, modality: str) -> Optional[ValClasses]:
         """The classes (names, prompts) the labels of ``modality``'s held-out set name, if any."""

@@ -23,7 +23,7 @@ from imagebind_lite.model import MultiModalModel
 from imagebind_lite.registry import get_modality
 from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.build import load_encoder, plain_hparams
-from imagebind_lite.training.cache_pass import load_all
+from imagebind_lite.training.cache_pass import cache_worker_count, load_all
 from imagebind_lite.training.datasets import PIVOT
 from imagebind_lite.training.optim import build_optimizer, build_scheduler
 
@@ -183,8 +183,7 @@ class PivotDataModule(pl.LightningDataModule):
             # Held-out images: the same collection past the training range (never trained on).
             self.val_set = _WorldImages(self.world, hp.collection, hp.val_size, hp.train_size, transform, attrs)
         if hp.cache_images:
-            workers = hp.num_workers if hp.cache_workers is None else hp.cache_workers
-            self.train_set = _Materialised(self.train_set, workers)
+            self.train_set = _Materialised(self.train_set, cache_worker_count(hp.cache_workers, hp.num_workers))
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
