@@ -50,7 +50,57 @@ def _check_sources_and_modes(world, manifests, shards, mode: str, on_bad_sample:
     for positive_mode in (positives.values() if isinstance(positives, dict) else [positives]):
         check_positives(positive_mode)
 
+
 class PairDataModule(pl.LightningDataModule):
+    """Training and held-out (pivot, X) pairs of every aligned modality, and their caches.
+
+    The pairs come from the synthetic world, manifests or tar shards.
+
+    Args:
+        world: synthetic world to generate pairs from (collections named after modalities;
+            validation on its held-out ``eval`` collection). Exclusive with ``manifests``.
+        manifests: modality -> pair manifest (columns ``vision`` and the modality).
+        val_manifests: modality -> held-out manifest (may be one file with all columns).
+        pairs: modalities to load pairs for (default: the training module's aligned modalities).
+        train_size, val_size: pairs per modality drawn from the world (train_size may be a
+            dict modality -> size).
+        batch_size, val_batch_size: per pair and per process (val default: batch_size).
+        num_workers: DataLoader workers per pair loader (0: load in the main process).
+        mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
+        use_pivot_cache: compute pivot embeddings once and reuse them every epoch.
+        cache_inputs: preprocess every X item once and keep it in memory (fast epochs
+            after the first; costs memory: N x one sample tensor per pair); an augmented
+            modality keeps its decoded signal instead and augments it afresh each epoch.
+        cache_dir: where cached pivot embeddings are stored (None: in memory for this run).
+        on_bad_sample: "skip" (drop, count and report unreadable samples) or "fail".
+        seed: seed of the per-epoch shuffling (same seed, same batches).
+        drop_last: drop the last incomplete batch of each pass (contrastive losses prefer
+            full batches; under DDP every rank must contribute equally).
+        positives: when a manifest gives several positives per image (repeated image
+            paths, or JSONL list cells): "sample" one per image per pass, or use "all" as
+            multi-positive targets; one mode for every pair or a dict per pair (see
+            positives.py). Batches never hold one image twice.
+        augment: modality -> its augmentation options, e.g. ``{"audio": {"gain_db": 6,
+            "time_mask": 20}}``, applied to training pairs only (never to validation, the
+            pivot's inputs, evaluation or embedding); the options each modality knows are
+            listed by its ``augmenter`` hook, and an unknown one is an error. Draws are
+            seeded by ``seed``, the epoch and the sample, so runs repeat exactly.
+        class_prompts: prompt file (a world.json, or ``{class_name: [prompt, ...]}`` in label
+            order) for zero-shot validation of labelled held-out sets; the synthetic world
+            brings its own prompts (see val_classes.py).
+        shards: modality -> training tar shards instead of a manifest: an ``index.json``,
+            a folder holding one, glob patterns or a list of paths (``imagebind-lite
+            shards`` writes them). Streamed: split over ranks and workers, shuffled by
+            shard order and a buffer, resumable; no pivot cache (see stream_dataset.py).
+        shuffle_buffer: samples held (as raw bytes) by each worker's shuffle buffer.
+        cache_workers: DataLoader workers for the one-time passes that fill the caches
+            (decoding every X item, embedding every pivot image); None: ``num_workers``.
+            Where training reads fastest from memory in the main process (``num_workers``
+            0 on a small machine), these passes still decode in parallel with one worker
+            per core.
+    
+    """
+
     def __init__(
         self,
         world: Optional[WorldConfig] = None,
@@ -76,50 +126,6 @@ class PairDataModule(pl.LightningDataModule):
         shuffle_buffer: int = 1000,
         cache_workers: Optional[int] = None,
     ):
-        """
-        Args:
-            world: synthetic world to generate pairs from (collections named after modalities;
-                validation on its held-out ``eval`` collection). Exclusive with ``manifests``.
-            manifests: modality -> pair manifest (columns ``vision`` and the modality).
-            val_manifests: modality -> held-out manifest (may be one file with all columns).
-            pairs: modalities to load pairs for (default: the training module's aligned modalities).
-            train_size, val_size: pairs per modality drawn from the world (train_size may be a
-                dict modality -> size).
-            batch_size, val_batch_size: per pair and per process (val default: batch_size).
-            num_workers: DataLoader workers per pair loader (0: load in the main process).
-            mode: CombinedLoader mode for training, "max_size_cycle" or "min_size".
-            use_pivot_cache: compute pivot embeddings once and reuse them every epoch.
-            cache_inputs: preprocess every X item once and keep it in memory (fast epochs
-                after the first; costs memory: N x one sample tensor per pair); an augmented
-                modality keeps its decoded signal instead and augments it afresh each epoch.
-            cache_dir: where cached pivot embeddings are stored (None: in memory for this run).
-            on_bad_sample: "skip" (drop, count and report unreadable samples) or "fail".
-            seed: seed of the per-epoch shuffling (same seed, same batches).
-            drop_last: drop the last incomplete batch of each pass (contrastive losses prefer
-                full batches; under DDP every rank must contribute equally).
-            positives: when a manifest gives several positives per image (repeated image
-                paths, or JSONL list cells): "sample" one per image per pass, or use "all" as
-                multi-positive targets; one mode for every pair or a dict per pair (see
-                positives.py). Batches never hold one image twice.
-            augment: modality -> its augmentation options, e.g. ``{"audio": {"gain_db": 6,
-                "time_mask": 20}}``, applied to training pairs only (never to validation, the
-                pivot's inputs, evaluation or embedding); the options each modality knows are
-                listed by its ``augmenter`` hook, and an unknown one is an error. Draws are
-                seeded by ``seed``, the epoch and the sample, so runs repeat exactly.
-            class_prompts: prompt file (a world.json, or ``{class_name: [prompt, ...]}`` in label
-                order) for zero-shot validation of labelled held-out sets; the synthetic world
-                brings its own prompts (see val_classes.py).
-            shards: modality -> training tar shards instead of a manifest: an ``index.json``,
-                a folder holding one, glob patterns or a list of paths (``imagebind-lite
-                shards`` writes them). Streamed: split over ranks and workers, shuffled by
-                shard order and a buffer, resumable; no pivot cache (see stream_dataset.py).
-            shuffle_buffer: samples held (as raw bytes) by each worker's shuffle buffer.
-            cache_workers: DataLoader workers for the one-time passes that fill the caches
-                (decoding every X item, embedding every pivot image); None: ``num_workers``.
-                Where training reads fastest from memory in the main process (``num_workers``
-                0 on a small machine), these passes still decode in parallel with one worker
-                per core.
-        """
         super().__init__()
         self.save_hyperparameters()
         plain_hparams(self)

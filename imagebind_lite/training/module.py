@@ -49,7 +49,38 @@ _PAIR_KEYS = {"ids", "labels", "skipped", "cursor", PIVOT_INPUT, PIVOT_EMB, OWNE
 
 
 class AlignmentModule(pl.LightningModule):
-    """Frozen pivot + one trainable encoder and one temperature per aligned modality."""
+    """Frozen pivot + one trainable encoder and one temperature per aligned modality.
+
+    Args:
+        pivot: the frozen image encoder: a saved-model directory or a preset ("vision/tiny",
+            random weights: tests only).
+        modalities: modality -> preset name ("tiny") or saved-model directory to start from.
+        temperatures: modality -> TemperatureSpec (or a float: a fixed scale); default CLIP's
+            learnable 1/0.07 (InfoNCE) or SigLIP's learnable 10 (sigmoid loss).
+        lr, weight_decay, betas: AdamW (no decay on norms, biases, temperatures).
+        warmup_steps, total_steps, min_lr_ratio: linear warmup then cosine to
+            ``min_lr_ratio * lr`` at ``total_steps`` (default: the trainer's estimate).
+        unfreeze_last_n_blocks: modality -> N: train only the last N blocks + head.
+        lora: modality -> LoraSpec: train LoRA adapters (needs peft) + head.
+        encoder_overrides: modality -> EncoderConfig fields changed on the preset (the pivot's
+            and frozen encoders' presets too, e.g. the local weights of a CLIP tower). Presets
+            are built with the pivot's embed_dim unless these set one.
+        pivot_modality: the frozen anchor's modality: "vision" (ImageBind), or e.g. "text"
+            to train a direct baseline against a frozen text encoder.
+        train_pivot: train the anchor too (no pivot cache then). Not ImageBind's recipe: it is
+            the symmetric "direct baseline" (both encoders of an emergent pair trained on it).
+        loss: modality -> "infonce" (default) | "sigmoid" | LossSpec (sigmoid bias settings).
+        grad_cache_chunk: modality -> c: embed that pair's batches c rows at a time with
+            gradient caching (memory of c, gradients of the whole batch; also chunks a
+            frozen, uncached pivot's forward and validation).
+        frozen: modality -> preset or saved-model directory of encoders that are exported with
+            the model but never trained nor paired: ImageBind's recipe keeps the text tower of
+            the pivot's CLIP model frozen beside it, so X -> text zero-shot comes for free.
+        zero_shot_text: saved-model directory (or preset) of a text encoder used only to score
+            validation zero-shot against class prompts when the run has no text encoder of its
+            own; never trained nor exported (see zero_shot_val.py).
+    
+    """
 
     def __init__(
         self,
@@ -72,36 +103,6 @@ class AlignmentModule(pl.LightningModule):
         frozen: Optional[Dict[str, str]] = None,
         zero_shot_text: Optional[str] = None,
     ):
-        """
-        Args:
-            pivot: the frozen image encoder: a saved-model directory or a preset ("vision/tiny",
-                random weights: tests only).
-            modalities: modality -> preset name ("tiny") or saved-model directory to start from.
-            temperatures: modality -> TemperatureSpec (or a float: a fixed scale); default CLIP's
-                learnable 1/0.07 (InfoNCE) or SigLIP's learnable 10 (sigmoid loss).
-            lr, weight_decay, betas: AdamW (no decay on norms, biases, temperatures).
-            warmup_steps, total_steps, min_lr_ratio: linear warmup then cosine to
-                ``min_lr_ratio * lr`` at ``total_steps`` (default: the trainer's estimate).
-            unfreeze_last_n_blocks: modality -> N: train only the last N blocks + head.
-            lora: modality -> LoraSpec: train LoRA adapters (needs peft) + head.
-            encoder_overrides: modality -> EncoderConfig fields changed on the preset (the pivot's
-                and frozen encoders' presets too, e.g. the local weights of a CLIP tower). Presets
-                are built with the pivot's embed_dim unless these set one.
-            pivot_modality: the frozen anchor's modality: "vision" (ImageBind), or e.g. "text"
-                to train a direct baseline against a frozen text encoder.
-            train_pivot: train the anchor too (no pivot cache then). Not ImageBind's recipe: it is
-                the symmetric "direct baseline" (both encoders of an emergent pair trained on it).
-            loss: modality -> "infonce" (default) | "sigmoid" | LossSpec (sigmoid bias settings).
-            grad_cache_chunk: modality -> c: embed that pair's batches c rows at a time with
-                gradient caching (memory of c, gradients of the whole batch; also chunks a
-                frozen, uncached pivot's forward and validation).
-            frozen: modality -> preset or saved-model directory of encoders that are exported with
-                the model but never trained nor paired: ImageBind's recipe keeps the text tower of
-                the pivot's CLIP model frozen beside it, so X -> text zero-shot comes for free.
-            zero_shot_text: saved-model directory (or preset) of a text encoder used only to score
-                validation zero-shot against class prompts when the run has no text encoder of its
-                own; never trained nor exported (see zero_shot_val.py).
-        """
         super().__init__()
         self.save_hyperparameters()
         plain_hparams(self)
