@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from imagebind_lite.training.cache_pass import load_all, owned
+from imagebind_lite.training.cache_pass import from_bytes, load_all, to_bytes
 
 Pair = namedtuple("Pair", "tensor label")
 
@@ -48,9 +48,12 @@ def test_in_process_pass_returns_the_items_themselves():
     assert [int(item.tensor[0]) for item in items] == [0, 1, 2, 3, 4]
 
 
-def test_owned_copies_only_shared_tensors():
-    plain = torch.ones(3)
-    shared = torch.ones(3).share_memory_()
-    out = owned({"a": (plain, [shared]), "b": "text"})
-    assert out["a"][0] is plain and out["b"] == "text"
-    assert not out["a"][1][0].is_shared() and torch.equal(out["a"][1][0], shared)
+def test_tensors_travel_as_bytes_and_come_back_equal_in_every_dtype_and_shape():
+    tensors = [torch.randn(2, 3), torch.randn(3, 4)[:, 1], torch.tensor(7), torch.empty(0, 5),
+               torch.randn(4).bfloat16(), torch.tensor([True, False]), torch.arange(6, dtype=torch.int64).view(2, 3)]
+    item = Pair(tensors[0], {"rest": tensors[1:], "name": "clip.wav", "n": 3})
+    back = from_bytes(to_bytes(item))
+    assert isinstance(back, Pair) and back.label["name"] == "clip.wav" and back.label["n"] == 3
+    for original, copy in zip(tensors, [back.tensor, *back.label["rest"]]):
+        assert copy.dtype == original.dtype and copy.shape == original.shape
+        assert torch.equal(copy, original) and not copy.is_shared()

@@ -51,11 +51,12 @@ def test_pivot_parameters_are_not_in_the_optimiser():
     assert id(model.encoders["thermal"].head.proj.weight) not in no_decay
 
 
-def test_cpu_optimiser_uses_the_multi_tensor_kernel_with_the_same_update():
+@pytest.mark.parametrize("precision, kernel", [(None, "foreach"), ("bf16-mixed", "foreach"), ("32-true", "fused")])
+def test_cpu_optimiser_picks_a_fast_kernel_with_the_same_update(precision, kernel):
     torch.manual_seed(0)
     model = module(pairs=("thermal",))
-    fast = build_optimizer(model.named_parameters(), lr=1e-2, weight_decay=0.1)
-    assert all(group["foreach"] for group in fast.param_groups)
+    fast = build_optimizer(model.named_parameters(), lr=1e-2, weight_decay=0.1, precision=precision)
+    assert all(group[kernel] for group in fast.param_groups)
     trained = [p for p in model.parameters() if p.requires_grad]
     start = [p.detach().clone() for p in trained]
     for p in trained:
@@ -70,6 +71,17 @@ def test_cpu_optimiser_uses_the_multi_tensor_kernel_with_the_same_update():
     loop.step()
     for p, expected in zip(trained, after_fast):
         torch.testing.assert_close(p.detach(), expected)
+
+
+def test_fit_uses_the_fused_kernel_at_full_precision_only(tmp_path):
+    """Lightning refuses a fused optimizer with gradient clipping under mixed precision: the
+    kernel follows the Trainer's precision, and both runs train."""
+    data = world_data(train_size=16)
+    for precision, fused in (("32-true", True), ("bf16-mixed", False)):
+        model = module(pairs=("thermal",))
+        run = trainer(tmp_path / precision, max_steps=1, precision=precision, gradient_clip_val=0.5)
+        run.fit(model, data)
+        assert bool(run.optimizers[0].param_groups[0]["fused"]) is fused
 
 
 def test_warmup_then_cosine():

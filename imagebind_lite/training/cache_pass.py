@@ -1,15 +1,18 @@
 """One pass over a dataset that fills an in-memory cache, in worker processes or not.
 
-A tensor that a DataLoader worker returns arrives in shared memory, and under PyTorch's default
-sharing strategy on Linux every one of them holds a file descriptor for as long as it lives. A
-cache keeps every item, so tens of thousands of items would exhaust the process's descriptors
-(``RuntimeError: received 0 items of ancdata``). Each item is therefore copied into ordinary
-memory as it arrives, which lets its shared block, and its descriptor, go.
+A tensor that a DataLoader worker returns normally travels through shared memory: the worker
+hands over a file descriptor, which the main process receives over a socket of its own, one
+connection per tensor. For a cache of tens of thousands of small items that hand-over costs
+more than decoding them (6-7 s of the main process for the demo's 20k inputs), and every kept
+tensor would hold its descriptor for as long as it lives, until the process runs out of them
+(``RuntimeError: received 0 items of ancdata``). Workers therefore ship each tensor's bytes
+inside the pickled batch (``TensorBytes``), and the main process rebuilds it in ordinary memory.
 """
 from __future__ import annotations
 
 from typing import Any, List, Optional
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -21,20 +24,59 @@ def cache_worker_count(cache_workers: Optional[int], num_workers: int) -> int:
 
 def load_all(dataset: Dataset, num_workers: int = 0, batch_size: int = 64) -> List[Any]:
     """Every item of ``dataset`` in order, read by ``num_workers`` processes (0: this one)."""
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     if num_workers == 0:
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=0, collate_fn=list)
         return [item for chunk in loader for item in chunk]
-    return [owned(item) for chunk in loader for item in chunk]
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=to_bytes)
+    return [from_bytes(item) for chunk in loader for item in chunk]
 
 
-def owned(obj: Any) -> Any:
-    """``obj`` with every tensor in shared memory (in tuples, lists and dicts) replaced by a copy."""
+class TensorBytes:
+    """A tensor as a numpy byte array (pickled by value) plus its dtype and shape."""
+
+    __slots__ = ("data", "dtype", "shape")
+
+    def __init__(self, tensor: torch.Tensor):
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        self.data = flat.view(torch.uint8).numpy() if flat.numel() else np.empty(0, np.uint8)
+        self.dtype, self.shape = tensor.dtype, tuple(tensor.shape)
+
+    def __getstate__(self):
+        return self.data, self.dtype, self.shape
+
+    def __setstate__(self, state):
+        self.data, self.dtype, self.shape = state
+
+    def tensor(self) -> torch.Tensor:
+        if not self.data.size:
+            return torch.empty(self.shape, dtype=self.dtype)
+        return torch.from_numpy(self.data).view(self.dtype).reshape(self.shape)
+
+
+def to_bytes(obj: Any) -> Any:
+    """``obj`` with every tensor (in tuples, named tuples, lists and dicts) as ``TensorBytes``;
+    a worker's collate function."""
+    return _map_tensors(obj, TensorBytes)
+
+
+def from_bytes(obj: Any) -> Any:
+    """The inverse of ``to_bytes``: each ``TensorBytes`` back to a tensor."""
+    if isinstance(obj, TensorBytes):
+        return obj.tensor()
+    return _map_containers(obj, from_bytes)
+
+
+def _map_tensors(obj: Any, fn) -> Any:
     if isinstance(obj, torch.Tensor):
-        return obj.clone() if obj.is_shared() else obj
+        return fn(obj)
+    return _map_containers(obj, lambda part: _map_tensors(part, fn))
+
+
+def _map_containers(obj: Any, fn) -> Any:
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a named tuple
-        return type(obj)(*(owned(part) for part in obj))
+        return type(obj)(*(fn(part) for part in obj))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(owned(part) for part in obj)
+        return type(obj)(fn(part) for part in obj)
     if isinstance(obj, dict):
-        return {key: owned(value) for key, value in obj.items()}
+        return {key: fn(value) for key, value in obj.items()}
     return obj

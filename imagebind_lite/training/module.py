@@ -40,7 +40,7 @@ from imagebind_lite.training.datasets import OWNER, PIVOT, PIVOT_EMB, PIVOT_INPU
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
 from imagebind_lite.training.grad_cache import encode_in_chunks
 from imagebind_lite.training.metrics import retrieval_top1
-from imagebind_lite.training.optim import build_optimizer, build_scheduler
+from imagebind_lite.training.optim import build_optimizer, build_scheduler, trainer_precision
 from imagebind_lite.training.zero_shot_val import TEXT, ZeroShotValidation, given_text_encoder
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,8 @@ class AlignmentModule(pl.LightningModule):
     # ---- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = build_optimizer(self.named_parameters(), hp.lr, hp.weight_decay, hp.betas)
+        optimizer = build_optimizer(self.named_parameters(), hp.lr, hp.weight_decay, hp.betas,
+                                    precision=trainer_precision(self))
         total = hp.total_steps or int(self.trainer.estimated_stepping_batches)
         scheduler = build_scheduler(optimizer, hp.warmup_steps, total, hp.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -25,7 +25,7 @@ from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.build import load_encoder, plain_hparams
 from imagebind_lite.training.cache_pass import cache_worker_count, load_all
 from imagebind_lite.training.datasets import PIVOT
-from imagebind_lite.training.optim import build_optimizer, build_scheduler
+from imagebind_lite.training.optim import build_optimizer, build_scheduler, trainer_precision
 
 
 class PivotPretrainModule(pl.LightningModule):
@@ -77,7 +77,7 @@ class PivotPretrainModule(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = build_optimizer(self.named_parameters(), hp.lr, hp.weight_decay)
+        optimizer = build_optimizer(self.named_parameters(), hp.lr, hp.weight_decay, precision=trainer_precision(self))
         total = hp.total_steps or int(self.trainer.estimated_stepping_batches)
         scheduler = build_scheduler(optimizer, hp.warmup_steps, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
