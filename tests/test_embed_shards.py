@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from imagebind_lite import MultiModalModel
+from imagebind_lite.model import load_model
 from imagebind_lite.cli import main
 from imagebind_lite.retrieval import EmbeddingIndex, read_shard
 
@@ -126,3 +127,43 @@ def test_two_ddp_ranks_each_write_their_own_shards(setup, tmp_path):
     ddp, one = EmbeddingIndex.load(tmp_path / "ddp_index"), EmbeddingIndex.load(tmp_path / "one_index")
     assert ddp.ids == one.ids and torch.allclose(ddp.embeddings, one.embeddings, atol=1e-6)
     assert Path(tmp_path / "ddp" / "text-plan.json").is_file()
+
+
+def test_shard_rows_hold_the_models_embeddings_in_input_order(setup, tmp_path):
+    """Batches of 3 across shards of 4: each shard assembled from parts of batches on the writer thread."""
+    root, _ = setup
+    rc, _, err = embed(setup, tmp_path / "s")
+    assert rc == 0, err
+    model = load_model(root / "model")
+    with torch.no_grad():
+        expected = model.embed({"text": [f"caption number {i}" for i in range(N)]})["text"]
+    got = torch.cat([read_shard(p).embeddings for p in sorted((tmp_path / "s").glob("*.safetensors"))])
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_a_shard_buffer_puts_rows_in_place_and_closes_holes():
+    import numpy as np
+
+    from imagebind_lite.inference.shard_buffer import ShardBuffer
+
+    buf = ShardBuffer(10, 16)
+    buf.add(np.array([13, 14]), torch.tensor([[3.0], [4.0]]), ["c13", "c14"], ["s13", "s14"])
+    buf.add(np.array([15, 10]), np.array([[5.0], [0.0]], dtype=np.float32), ["c15", "c10"], ["s15", "s10"])
+    buf.skip({"id": "c11", "source": "s11", "message": "unreadable"})
+    assert not buf.complete
+    buf.add(np.array([12]), torch.tensor([[2.0]]), ["c12"], ["s12"])
+    assert buf.complete
+    emb, ids, sources = buf.finish(np.full((6, 1), -1.0, dtype=np.float32))
+    assert emb[:, 0].tolist() == [0.0, 2.0, 3.0, 4.0, 5.0] and ids == ["c10", "c12", "c13", "c14", "c15"]
+    assert sources == ["s10", "s12", "s13", "s14", "s15"] and buf.skipped[0]["id"] == "c11"
+
+
+def test_embeddings_that_view_a_larger_tensor_are_copied_before_they_are_kept():
+    from imagebind_lite.inference.predict import _own_memory
+
+    tokens = torch.randn(4, 7, 8)  # an encoder's [B, T, D] output; the embedding is its first token
+    first = tokens[:, 0]
+    kept = _own_memory(first)
+    assert torch.equal(kept, first) and kept.untyped_storage().nbytes() == 4 * 8 * 4
+    whole = torch.randn(4, 8)
+    assert _own_memory(whole) is whole  # a tensor of its own is kept as it is, without a copy

@@ -115,18 +115,20 @@ class ShardWriter(BasePredictionWriter):
         self._writer = BackgroundWriter(f"{plan.modality}-shard-writer", depth=queue_depth)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
+        # Only bookkeeping here, between two batches: the copying happens when the shard is written.
         self._writer.check()  # a failed shard write stops the run at the next batch
         self.skipped.extend(prediction["skipped"])
         touched = set()
         if prediction["rows"]:
             rows = np.asarray(prediction["rows"], dtype=np.int64)
-            emb = prediction["embeddings"].detach().to("cpu", torch.float32).numpy()
+            emb = _own_memory(prediction["embeddings"].detach().to("cpu", torch.float32))
             ids, sources = prediction["ids"], prediction["sources"]
             for shard, pick in self._by_shard(rows):
                 if pick is None:  # the whole batch (the usual case: shards hold many batches)
                     self._buffer(shard).add(rows, emb, ids, sources)
                 else:
-                    self._buffer(shard).add(rows[pick], emb[pick], [ids[i] for i in pick], [sources[i] for i in pick])
+                    self._buffer(shard).add(rows[pick], emb[torch.from_numpy(pick)], [ids[i] for i in pick],
+                                            [sources[i] for i in pick])
                 touched.add(shard)
         for row, bad in zip(prediction["skipped_rows"], prediction["skipped"]):
             shard = self.plan.shard_of(row)
@@ -146,23 +148,22 @@ class ShardWriter(BasePredictionWriter):
 
     def _buffer(self, shard: int) -> ShardBuffer:
         if shard not in self._buffers:
-            self._buffers[shard] = ShardBuffer(*self.plan.bounds(shard), self._blocks.take())
-            if self.plan.num_shards > 1:  # the next shard's block, ready (paged in) before it is needed
-                self._writer.submit(self._blocks.prepare_spare)
+            self._buffers[shard] = ShardBuffer(*self.plan.bounds(shard))
         return self._buffers[shard]
 
     def _flush(self, shard: int, rank: int) -> None:
         buf = self._buffers.pop(shard)
-        emb, ids, sources = buf.finish()
         extra = {"plan": self.plan.digest, "shard": shard, "rows": list(self.plan.bounds(shard)), "rank": rank,
                  "skipped": buf.skipped}
         path = self.out_dir / shard_name(self.plan.modality, shard)
 
         def write():
+            block = self._blocks.take()
             try:
+                emb, ids, sources = buf.finish(block)
                 write_shard(path, torch.from_numpy(emb), ids, self.plan.modality, sources, extra=extra)
             finally:
-                self._blocks.give_back(buf.block)
+                self._blocks.give_back(block)
             self.written += len(ids)
             self.shards_written += 1
 
@@ -181,6 +182,15 @@ class ShardWriter(BasePredictionWriter):
         """Write the shards already complete and stop the writing thread (idempotent)."""
         self._buffers.clear()  # incomplete shards are dropped: a rerun embeds them again
         self._writer.close(raise_errors=raise_errors)
+
+
+def _own_memory(emb: torch.Tensor) -> torch.Tensor:
+    """``emb``, copied when it is a view into a larger tensor (say the first token of the
+    encoder's [B, T, D] output): the buffer keeps a shard's batches until the shard is written,
+    and a view would keep all of that larger tensor alive."""
+    if emb.untyped_storage().nbytes() > emb.numel() * emb.element_size() or not emb.is_contiguous():
+        return emb.clone(memory_format=torch.contiguous_format)
+    return emb
 
 
 def embed_to_shards(model, modality: str, rows: Sequence[tuple[str, Any, str]], out_dir, batch_size: int = 64,

@@ -1,11 +1,13 @@
-"""The rows of one shard while it fills: a preallocated float32 block plus one id and source per row.
+"""The rows of one shard while it fills, and the float32 block it is written from.
 
-A batch's embeddings are copied into the block with one numpy assignment at their rows'
-places, so nothing is done per row in Python but storing the id and source, and a shard that
-received every row is written straight from the block (no stacking of row tensors, no
-sorting: each row already sits at its place in input order). Unreadable rows leave holes that
-``finish`` closes up. Blocks are recycled through a ``BlockPool``, so a run of many shards
-allocates (and page-faults in) a few blocks instead of one per shard.
+The predict loop only hands each batch over (``ShardBuffer.add`` keeps references to the
+batch's embeddings, ids and sources, and their row numbers); ``finish``, called on the
+shard-writing thread, copies them into one block at their rows' places. On two cores the
+embedding loop is the bottleneck, so every copy, and the page faults of the first write to a
+fresh block (a few milliseconds per 2 MiB huge page in a virtual machine), happens on the
+writer's thread, which runs at a lower priority, instead of between two batches. Unreadable
+rows leave holes that ``finish`` closes up. Blocks are recycled through a ``BlockPool``, so a
+run of many shards allocates a few blocks instead of one per shard.
 """
 from __future__ import annotations
 
@@ -38,30 +40,14 @@ class BlockPool:
             if len(self._spare) < self.keep:
                 self._spare.append(block)
 
-    def prepare_spare(self) -> None:
-        """Allocate a spare block and touch every page of it, unless one is already spare.
-
-        Meant for a background thread: the first write to each page of fresh memory costs a page
-        fault (about 0.15 s per 64 MiB here), which would otherwise land on the embedding loop as
-        it copies rows in.
-        """
-        with self._lock:
-            if self._spare:
-                return
-        block = np.empty(self.shape, dtype=np.float32)
-        block.fill(0)
-        self.give_back(block)
-
 
 class ShardBuffer:
-    """Rows ``[lo, hi)`` of the input list: embeddings, ids and sources gathered so far, and the
-    unreadable ones (skipped)."""
+    """Rows ``[lo, hi)`` of the input list: the batches received so far, and the unreadable
+    rows (skipped)."""
 
-    def __init__(self, lo: int, hi: int, block: np.ndarray):
-        self.lo, self.size, self.block = lo, hi - lo, block
-        self.ids: list[Any] = [None] * self.size
-        self.sources: list[Any] = [None] * self.size
-        self.present = np.zeros(self.size, dtype=bool)
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.size = lo, hi - lo
+        self._batches: list[tuple[np.ndarray, Any, Sequence[str], Sequence[str]]] = []
         self.skipped: list[dict[str, str]] = []
         self.seen = 0  # rows accounted for, embedded or skipped
 
@@ -69,31 +55,36 @@ class ShardBuffer:
     def complete(self) -> bool:
         return self.seen == self.size
 
-    def add(self, rows: np.ndarray, emb: np.ndarray, ids: Sequence[str], sources: Sequence[str]) -> None:
-        """Embedded rows (input row numbers ``rows`` of this shard, embeddings ``emb[i]``)."""
-        local = rows - self.lo
-        where = _as_slice(local)
-        self.block[where] = emb
-        self.present[where] = True
-        if isinstance(where, slice):  # no Python loop over the rows
-            self.ids[where] = ids
-            self.sources[where] = sources
-        else:
-            for slot, sample_id, source in zip(local.tolist(), ids, sources):
-                self.ids[slot] = sample_id
-                self.sources[slot] = source
-        self.seen += len(local)
+    def add(self, rows: np.ndarray, emb, ids: Sequence[str], sources: Sequence[str]) -> None:
+        """Embedded rows (input row numbers ``rows`` of this shard, embeddings ``emb[i]``, an
+        array or a CPU tensor that nobody writes to afterwards: it is read only at ``finish``)."""
+        self._batches.append((rows, emb, ids, sources))
+        self.seen += len(rows)
 
     def skip(self, bad: dict[str, str]) -> None:
         self.skipped.append(bad)
         self.seen += 1
 
-    def finish(self) -> tuple[np.ndarray, list[str], list[str]]:
-        """Embeddings (a view of the block when no row was skipped), ids and sources in row order."""
-        if self.present.all():
-            return self.block[: self.size], self.ids, self.sources
-        keep = np.flatnonzero(self.present)
-        return self.block[keep], [self.ids[i] for i in keep], [self.sources[i] for i in keep]
+    def finish(self, block: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+        """Embeddings in row order (a view of ``block`` when no row was skipped), ids, sources."""
+        ids: list[Any] = [None] * self.size
+        sources: list[Any] = [None] * self.size
+        present = np.zeros(self.size, dtype=bool)
+        for rows, emb, batch_ids, batch_sources in self._batches:
+            local = rows - self.lo
+            where = _as_slice(local)
+            block[where] = np.asarray(emb)
+            present[where] = True
+            if isinstance(where, slice):  # no Python loop over the rows
+                ids[where], sources[where] = batch_ids, batch_sources
+            else:
+                for slot, sample_id, source in zip(local.tolist(), batch_ids, batch_sources):
+                    ids[slot], sources[slot] = sample_id, source
+        self._batches.clear()  # the batches' memory goes as soon as the block holds them
+        if present.all():
+            return block[: self.size], ids, sources
+        keep = np.flatnonzero(present)
+        return block[keep], [ids[i] for i in keep], [sources[i] for i in keep]
 
 
 def _as_slice(positions: np.ndarray):
