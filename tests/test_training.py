@@ -249,3 +249,19 @@ def test_pivot_pretraining_with_cached_images_sees_the_same_batches(monkeypatch)
     assert not calls  # decoded once in setup, never again
     for plain, cached in zip(plain_batches, cached_batches):
         assert torch.equal(plain["vision"], cached["vision"]) and torch.equal(plain["labels"], cached["labels"])
+
+
+def test_a_full_precision_checkpoint_resumes_under_mixed_precision_with_clipping(tmp_path):
+    """The saved optimizer state carries the fused kernel; resuming under bf16-mixed with
+    clipping (where Lightning refuses it) switches to the kernel chosen for the new run."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    data = world_data(train_size=16)
+    first = trainer(tmp_path / "a", max_steps=2, precision="32-true", enable_checkpointing=True,
+                    callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)])
+    first.fit(module(pairs=("thermal",)), data)
+    assert first.optimizers[0].param_groups[0]["fused"]
+    resumed = trainer(tmp_path / "b", max_steps=4, precision="bf16-mixed", gradient_clip_val=0.5)
+    resumed.fit(module(pairs=("thermal",)), world_data(train_size=16), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    group = resumed.optimizers[0].param_groups[0]
+    assert resumed.global_step == 4 and not group["fused"] and group["foreach"]

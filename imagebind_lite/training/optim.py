@@ -74,6 +74,21 @@ def fast_kernel(groups: List[dict], precision: Optional[str] = None) -> dict:
     return {"foreach": True}
 
 
+def kernel_for_resume(checkpoint: dict, module) -> None:
+    """Make a checkpoint's optimizer state ask for the kernel this run would choose.
+
+    torch's ``load_state_dict`` takes each parameter group's options from the saved state,
+    ``fused`` and ``foreach`` included, so a run saved at full precision (fused) and resumed
+    under mixed precision with clipping would inherit the fused kernel that Lightning refuses
+    there. Called from ``on_load_checkpoint``, before Lightning restores the optimizer.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    flags = {"fused": None, "foreach": None, **fast_kernel([{"params": params}], trainer_precision(module))}
+    for state in checkpoint.get("optimizer_states") or []:
+        for group in state.get("param_groups", []):
+            group.update(flags)
+
+
 def trainer_precision(module) -> Optional[str]:
     """The precision of the Trainer ``module`` is attached to (None when it is not attached)."""
     trainer = getattr(module, "_trainer", None)
