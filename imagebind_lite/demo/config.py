@@ -21,8 +21,10 @@ class DemoConfig:
     direct_pairs: int = 4000               # (audio, text) pairs for the direct baseline
     pivot_images: int = 10000              # images the pivot is pretrained on
     pivot_epochs: int = 10                 # pivot pretraining epochs
-    align_epochs: int = 25                 # epochs of the five-pair alignment run
-    direct_epochs: int = 25                # epochs of the direct audio-text baseline (audio's budget)
+    # 20 epochs reach what 25 did in a fifth less time (emergent audio->text 0.82 / 0.92 / 0.90
+    # for seeds 0-2 against 0.83 / 0.92 / 0.87, every showcase query right); 12 lost 0.1
+    align_epochs: int = 20                 # epochs of the five-pair alignment run
+    direct_epochs: int = 20                # epochs of the direct audio-text baseline (audio's budget)
     batch_size: int = 128                  # per pair
     # The world's sounds are steady 2 s tones: one 1 s clip in 16 mel bands carries what tells
     # them apart, at a quarter of the tiny preset's audio tokens (two clips, 32 bands); the
