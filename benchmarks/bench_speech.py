@@ -264,7 +264,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=30, help="audio fit epochs")
     t.add_argument("--text-epochs", type=int, default=20)
-    t.add_argument("--baseline-epochs", type=int, default=40)
+    t.add_argument("--baseline-epochs", type=int, default=160, help="epochs of the minimal baseline's speech CNN (it fits its training clips by about 160)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--weight-decay", type=float, default=0.05)
