@@ -40,7 +40,7 @@ from imagebind_lite.training.datasets import OWNER, PIVOT, PIVOT_EMB, PIVOT_INPU
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
 from imagebind_lite.training.grad_cache import encode_in_chunks
 from imagebind_lite.training.metrics import retrieval_top1
-from imagebind_lite.training.optim import build_optimizer, build_scheduler, kernel_for_resume, trainer_precision
+from imagebind_lite.training.optim import build_optimizer, build_scheduler, trainer_precision
 from imagebind_lite.training.zero_shot_val import TEXT, ZeroShotValidation, given_text_encoder
 
 log = logging.getLogger(__name__)
@@ -374,7 +374,6 @@ class AlignmentModule(pl.LightningModule):
         checkpoint["data_cursors"] = {"pairs": dict(self._cursors), "epoch_end": epoch_end}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        kernel_for_resume(checkpoint, self)
         self.resume_cursors = checkpoint.get("data_cursors") or None
         self._cursors = dict((self.resume_cursors or {}).get("pairs", {}))
 

@@ -49,7 +49,22 @@ def build_optimizer(named_params, lr: float, weight_decay: float, betas=(0.9, 0.
     groups = param_groups(named_params, weight_decay)
     if not groups:
         raise ValueError("no trainable parameters: every encoder is frozen")
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, **fast_kernel(groups, precision))
+    return _KernelKeepingAdamW(groups, lr=lr, betas=tuple(betas), eps=eps, **fast_kernel(groups, precision))
+
+
+class _KernelKeepingAdamW(torch.optim.AdamW):
+    """AdamW that keeps the kernel it was built with when it loads a saved state.
+
+    torch's ``load_state_dict`` takes each group's options from the saved state, ``fused`` and
+    ``foreach`` included, so a run saved at full precision (fused) and resumed under mixed
+    precision with clipping would inherit the fused kernel that Lightning refuses there.
+    """
+
+    def load_state_dict(self, state_dict) -> None:
+        kernels = [{key: group.get(key) for key in ("fused", "foreach")} for group in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, kernel in zip(self.param_groups, kernels):
+            group.update(kernel)
 
 
 def fast_kernel(groups: List[dict], precision: Optional[str] = None) -> dict:
@@ -72,21 +87,6 @@ def fast_kernel(groups: List[dict], precision: Optional[str] = None) -> dict:
     if _full_precision(precision) and all(p.dtype == torch.float32 for p in params):
         return {"fused": True}
     return {"foreach": True}
-
-
-def kernel_for_resume(checkpoint: dict, module) -> None:
-    """Make a checkpoint's optimizer state ask for the kernel this run would choose.
-
-    torch's ``load_state_dict`` takes each parameter group's options from the saved state,
-    ``fused`` and ``foreach`` included, so a run saved at full precision (fused) and resumed
-    under mixed precision with clipping would inherit the fused kernel that Lightning refuses
-    there. Called from ``on_load_checkpoint``, before Lightning restores the optimizer.
-    """
-    params = [p for p in module.parameters() if p.requires_grad]
-    flags = {"fused": None, "foreach": None, **fast_kernel([{"params": params}], trainer_precision(module))}
-    for state in checkpoint.get("optimizer_states") or []:
-        for group in state.get("param_groups", []):
-            group.update(flags)
 
 
 def trainer_precision(module) -> Optional[str]:

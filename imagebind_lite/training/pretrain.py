@@ -25,7 +25,7 @@ from imagebind_lite.saved_model import save_model
 from imagebind_lite.training.build import load_encoder, plain_hparams
 from imagebind_lite.training.cache_pass import cache_worker_count, load_all
 from imagebind_lite.training.datasets import PIVOT
-from imagebind_lite.training.optim import build_optimizer, build_scheduler, kernel_for_resume, trainer_precision
+from imagebind_lite.training.optim import build_optimizer, build_scheduler, trainer_precision
 
 
 class PivotPretrainModule(pl.LightningModule):
@@ -74,9 +74,6 @@ class PivotPretrainModule(pl.LightningModule):
         loss, accuracy = self._losses(batch)
         self.log("val/loss", loss)
         self.log("val/top1", accuracy, prog_bar=True)
-
-    def on_load_checkpoint(self, checkpoint) -> None:
-        kernel_for_resume(checkpoint, self)
 
     def configure_optimizers(self):
         hp = self.hparams
