@@ -56,27 +56,22 @@ class TensorBytes:
 def to_bytes(obj: Any) -> Any:
     """``obj`` with every tensor (in tuples, named tuples, lists and dicts) as ``TensorBytes``;
     a worker's collate function."""
-    return _map_tensors(obj, TensorBytes)
+    return _map_leaves(obj, torch.Tensor, TensorBytes)
 
 
 def from_bytes(obj: Any) -> Any:
     """The inverse of ``to_bytes``: each ``TensorBytes`` back to a tensor."""
-    if isinstance(obj, TensorBytes):
-        return obj.tensor()
-    return _map_containers(obj, from_bytes)
+    return _map_leaves(obj, TensorBytes, TensorBytes.tensor)
 
 
-def _map_tensors(obj: Any, fn) -> Any:
-    if isinstance(obj, torch.Tensor):
+def _map_leaves(obj: Any, leaf_type: type, fn) -> Any:
+    """``obj`` with ``fn`` applied to every ``leaf_type`` inside tuples, named tuples, lists, dicts."""
+    if isinstance(obj, leaf_type):
         return fn(obj)
-    return _map_containers(obj, lambda part: _map_tensors(part, fn))
-
-
-def _map_containers(obj: Any, fn) -> Any:
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a named tuple
-        return type(obj)(*(fn(part) for part in obj))
+        return type(obj)(*(_map_leaves(part, leaf_type, fn) for part in obj))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(fn(part) for part in obj)
+        return type(obj)(_map_leaves(part, leaf_type, fn) for part in obj)
     if isinstance(obj, dict):
-        return {key: fn(value) for key, value in obj.items()}
+        return {key: _map_leaves(value, leaf_type, fn) for key, value in obj.items()}
     return obj
