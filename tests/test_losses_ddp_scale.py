@@ -1,6 +1,6 @@
-"""Two-process DDP on CPU (gloo): the sigmoid loss and multi-positive InfoNCE give exactly the
-full-batch gradients, including ranks holding different numbers of rows (several captions
-per image, unevenly many). A gather without gradients is the control that must fail."""
+"""Two-process DDP on CPU (gloo): the sigmoid loss and multi-positive InfoNCE (also with
+same-label positives that span the ranks) give exactly the full-batch gradients, including
+ranks holding different numbers of rows (several captions per image, unevenly many). A gather without gradients is the control that must fail."""
 
 import pytest
 import torch
@@ -21,6 +21,7 @@ WORLD = 2
 ANCHORS = 3                 # per rank
 ROWS = {0: 4, 1: 6}         # uneven rows per rank in the multi-positive cases
 OWNERS = {0: [0, 1, 2, 2], 1: [0, 0, 1, 2, 1, 0]}
+LABELS = {0: [0, 1, -1], 1: [1, 0, 2]}  # per anchor; classes 0 and 1 have an anchor on each rank
 
 
 class _PairModel(nn.Module):
@@ -33,13 +34,14 @@ class _PairModel(nn.Module):
         self.bias = LogitBias(-3.0)
         self.double()
 
-    def forward(self, xa, xb, owner, kind, gather_fn=None):
+    def forward(self, xa, xb, owner, kind, gather_fn=None, labels=None):
         a, b = F.normalize(self.enc_a(xa), dim=1), F.normalize(self.enc_b(xb), dim=1)
         if kind == "sigmoid":
             return sigmoid_loss(a, b, self.temperature.scale, self.bias.bias, gather_fn=gather_fn)
         if kind == "sigmoid_multi":
             return sigmoid_loss(a, b, self.temperature.scale, self.bias.bias, owner=owner, gather_fn=gather_fn)
-        loss = multi_positive_infonce(a, b, owner, self.temperature.scale, gather_fn=gather_fn)
+        loss = multi_positive_infonce(a, b, owner, self.temperature.scale, gather_fn=gather_fn,
+                                      labels=labels if kind == "infonce_labels" else None)
         return loss + 0 * self.bias.bias  # every parameter takes part (DDP without unused-parameter search)
 
 
@@ -54,17 +56,17 @@ def _local(rank, kind):
     xa, xb = _data()
     anchors = slice(rank * ANCHORS, (rank + 1) * ANCHORS)
     if kind == "sigmoid":  # one-to-one: row i of the anchors' slice
-        return xa[anchors], xb[anchors], None
+        return xa[anchors], xb[anchors], None, None
     start = sum(ROWS[r] for r in range(rank))
-    return xa[start:start + ROWS[rank]], xb[anchors], torch.tensor(OWNERS[rank])
+    return xa[start:start + ROWS[rank]], xb[anchors], torch.tensor(OWNERS[rank]), torch.tensor(LABELS[rank])
 
 
 def _full(kind):
     xa, xb = _data()
     if kind == "sigmoid":
-        return xa[:WORLD * ANCHORS], xb, None
+        return xa[:WORLD * ANCHORS], xb, None, None
     owners = [o + r * ANCHORS for r in range(WORLD) for o in OWNERS[r]]
-    return xa, xb, torch.tensor(owners)
+    return xa, xb, torch.tensor(owners), torch.tensor([label for r in range(WORLD) for label in LABELS[r]])
 
 
 def _detached_gather(x):
@@ -74,7 +76,7 @@ def _detached_gather(x):
     return torch.cat(parts)
 
 
-KINDS = ("sigmoid", "sigmoid_multi", "infonce_multi")
+KINDS = ("sigmoid", "sigmoid_multi", "infonce_multi", "infonce_labels")
 
 
 def _worker(rank, out_dir):
@@ -86,7 +88,8 @@ def _worker(rank, out_dir):
             if variant == "detached" and kind != "sigmoid":
                 continue
             model.zero_grad(set_to_none=True)
-            loss = ddp(*_local(rank, kind), kind, gather_fn=gather)
+            xa, xb, owner, labels = _local(rank, kind)
+            loss = ddp(xa, xb, owner, kind, gather_fn=gather, labels=labels)
             loss.backward()
             results[(kind, variant)] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
     torch.save(results, f"{out_dir}/rank{rank}.pt")
@@ -101,7 +104,8 @@ def ddp_results(tmp_path_factory):
 
 def _reference(kind):
     model = _PairModel()
-    loss = model(*_full(kind), kind)
+    xa, xb, owner, labels = _full(kind)
+    loss = model(xa, xb, owner, kind, labels=labels)
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 

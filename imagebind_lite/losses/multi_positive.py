@@ -28,6 +28,15 @@ so ``(1/W) sum_r L_r = L`` (rows partition the first sum, anchors the second). T
 backward returns to each rank the gradients every rank computed for its rows and anchors,
 and DDP's average over ranks applies the 1/W: the gradients are those of the full batch (the
 argument is the one in ``infonce``'s docstring).
+
+Same-label positives (``labels``: one integer per anchor, -1 for none). Anchors of one class
+in a batch are not negatives of each other's rows: a row's positives are its own anchor and
+every anchor with its label, an anchor's positives its own rows and every row of an anchor
+with its label, and each soft target is uniform over its positives (the label-aware
+contrastive target of UniCL, Yang et al. 2022). With few pairs per class and noisy anchors
+(images show more than the spoken word says) this stops the X encoder from spending its
+capacity telling apart the images of one class, which it cannot generalise. A row's own
+anchor stays a positive, so without labels (all -1) this is the plain form above.
 """
 from __future__ import annotations
 
@@ -35,7 +44,6 @@ from typing import Optional, Union
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from imagebind_lite.errors import InputError
 from imagebind_lite.losses.distributed import BatchGather, GatherFn
@@ -52,22 +60,44 @@ def _check(a: Tensor, b: Tensor, owner: Tensor) -> Tensor:
     return owner
 
 
+def _check_labels(labels: Optional[Tensor], b: Tensor) -> Optional[Tensor]:
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels, device=b.device).long()
+    if labels.shape != (b.shape[0],):
+        raise InputError(f"labels must give each of the {b.shape[0]} anchors one integer (-1: none), "
+                         f"got shape {tuple(labels.shape)}")
+    return labels
+
+
+def _same_label(x: Tensor, y: Tensor) -> Tensor:
+    """[len(x), len(y)]: both labelled (>= 0) and equal."""
+    return (x[:, None] == y[None, :]) & (x[:, None] >= 0)
+
+
+def _soft_target_mean(logits: Tensor, positive: Tensor) -> Tensor:
+    """Per row, the mean logit over its positives (what a uniform soft target scores)."""
+    return torch.where(positive, logits, torch.zeros_like(logits)).sum(dim=1) / positive.sum(dim=1)
+
+
 def multi_positive_infonce(
     a: Tensor,
     b: Tensor,
     owner: Tensor,
     scale: Union[Tensor, float],
     *,
+    labels: Optional[Tensor] = None,
     gather_fn: Optional[GatherFn] = None,
     rank: Optional[int] = None,
     gather: bool = True,
     return_details: bool = False,
 ) -> Union[Tensor, InfoNCEOutput]:
     """InfoNCE of rows ``a`` [m, D] against anchors ``b`` [n, D] (L2-normalised), row i a
-    positive of anchor ``owner[i]``; every anchor needs at least one row. Under
-    torch.distributed (or with ``gather_fn``) this is rank's share of the full-batch loss
-    (module docstring); ranks must hold the same n, m may differ."""
-    owner = _check(a, b, owner)
+    positive of anchor ``owner[i]``; every anchor needs at least one row. ``labels`` [n]
+    (optional, -1 for none) makes anchors of one label and their rows positives of each other
+    (module docstring). Under torch.distributed (or with ``gather_fn``) this is rank's share
+    of the full-batch loss; ranks must hold the same n, m may differ."""
+    owner, labels = _check(a, b, owner), _check_labels(labels, b)
     scale = torch.as_tensor(scale, device=a.device)
     ranks = BatchGather(gather_fn, gather, rank)
     anchors = ranks.rows(b)
@@ -82,29 +112,38 @@ def multi_positive_infonce(
         rows, valid, rows_owner, total_rows = a, None, owner_global, float(a.shape[0])
     if total_rows == 0:
         raise InputError("multi-positive InfoNCE got no rows on any rank")
+    anchor_labels = None if labels is None else ranks.rows(labels.double()[:, None])[:, 0].round().long()
     logits_xa = at_least_float32((a * scale) @ anchors.T)
+    positive_xa = (torch.arange(anchors.shape[0], device=a.device)[None, :] == owner_global[:, None])
+    if labels is not None:
+        positive_xa |= _same_label(labels[owner], anchor_labels)
     # Sum over local rows, normalised by the global row count: rows may differ across ranks.
-    loss_xa = F.cross_entropy(logits_xa, owner_global, reduction="sum") * (world / total_rows)
+    loss_xa = (torch.logsumexp(logits_xa, dim=1) - _soft_target_mean(logits_xa, positive_xa)).sum()
+    loss_xa = loss_xa * (world / total_rows)
     logits_ax = at_least_float32((b * scale) @ rows.T)
     mine = torch.arange(offset, offset + b.shape[0], device=a.device)
     positive = rows_owner[None, :] == mine[:, None]
+    if labels is not None:
+        positive |= _same_label(labels, anchor_labels[rows_owner])
     if valid is not None:
         positive &= valid[None, :]
         logits_ax = logits_ax.masked_fill(~valid[None, :], float("-inf"))
-    per_anchor = positive.sum(dim=1)
-    if bool((per_anchor == 0).any()):
+    if bool((positive.sum(dim=1) == 0).any()):
         raise InputError("every anchor needs at least one positive row (an image without any caption left)")
-    target_mean = torch.where(positive, logits_ax, torch.zeros_like(logits_ax)).sum(dim=1) / per_anchor
-    loss_ax = (torch.logsumexp(logits_ax, dim=1) - target_mean).mean()
+    loss_ax = (torch.logsumexp(logits_ax, dim=1) - _soft_target_mean(logits_ax, positive)).mean()
     loss = (loss_xa + loss_ax) / 2
     if not return_details:
         return loss
-    return _details(loss, logits_xa, logits_ax, owner_global, rows_owner, mine, scale)
+    return _details(loss, logits_xa, logits_ax, positive_xa, positive, scale)
 
 
 @torch.no_grad()
-def _details(loss, logits_xa, logits_ax, owner_global, rows_owner, mine, scale) -> InfoNCEOutput:
-    acc_ab = (logits_xa.argmax(dim=1) == owner_global).float().mean() if len(logits_xa) else logits_xa.new_zeros(())
-    acc_ba = (rows_owner[logits_ax.argmax(dim=1)] == mine).float().mean()
-    return InfoNCEOutput(loss=loss, logits_ab=logits_xa, logits_ba=logits_ax, acc_ab=acc_ab, acc_ba=acc_ba,
-                         scale=scale.detach())
+def _details(loss, logits_xa, logits_ax, positive_xa, positive_ax, scale) -> InfoNCEOutput:
+    """In-batch top-1: a hit is any positive (another anchor of the row's label counts)."""
+    def hit_rate(logits: Tensor, positive: Tensor) -> Tensor:
+        if not len(logits):
+            return logits.new_zeros(())
+        return positive.gather(1, logits.argmax(dim=1, keepdim=True)).float().mean()
+
+    return InfoNCEOutput(loss=loss, logits_ab=logits_xa, logits_ba=logits_ax, acc_ab=hit_rate(logits_xa, positive_xa),
+                         acc_ba=hit_rate(logits_ax, positive_ax), scale=scale.detach())

@@ -34,7 +34,7 @@ from imagebind_lite.errors import InputError
 from imagebind_lite.losses import multi_positive_infonce, sigmoid_loss, symmetric_infonce
 from imagebind_lite.losses.infonce import at_least_float32
 from imagebind_lite.training.build import (
-    LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, load_encoder, plain_hparams,
+    LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, label_positive_pairs, load_encoder, plain_hparams,
 )
 from imagebind_lite.training.datasets import OWNER, PIVOT, PIVOT_EMB, PIVOT_INPUT
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
@@ -79,6 +79,10 @@ class AlignmentModule(pl.LightningModule):
         zero_shot_text: saved-model directory (or preset) of a text encoder used only to score
             validation zero-shot against class prompts when the run has no text encoder of its
             own; never trained nor exported (see zero_shot_val.py).
+        label_positives: True, or {modality: True}: samples of one class (the manifest's
+            ``label``) in a batch are positives of each other instead of negatives (InfoNCE
+            pairs; ``losses.multi_positive``). For small labelled sets: the encoder learns the
+            class an image shows, not which of its class's images it was paired with.
     
     """
 
@@ -102,6 +106,7 @@ class AlignmentModule(pl.LightningModule):
         grad_cache_chunk: Optional[Dict[str, int]] = None,
         frozen: Optional[Dict[str, str]] = None,
         zero_shot_text: Optional[str] = None,
+        label_positives: Union[bool, Dict[str, bool]] = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -120,6 +125,7 @@ class AlignmentModule(pl.LightningModule):
         self.frozen = self._frozen_encoders(dict(frozen or {}), overrides, modalities)
         self._check_dims()
         self._build_losses(modalities, temperatures or {}, loss or {})
+        self.label_positive_pairs = label_positive_pairs(label_positives, self.loss_specs)
         self.grad_cache_chunk = self._chunks(grad_cache_chunk or {})
         self._partial_finetuning(unfreeze_last_n_blocks or {}, lora or {})
         self._cursors: Dict[str, tuple] = {}            # last consumed batch per pair
@@ -226,8 +232,12 @@ class AlignmentModule(pl.LightningModule):
         if self.loss_specs[modality].kind == "sigmoid":
             bias = self.logit_biases[modality].bias
             return sigmoid_loss(other, pivot, scale, bias, owner=owner, return_details=True)
-        if owner is not None:
-            return multi_positive_infonce(other, pivot, owner, scale, return_details=True)
+        # Decided by the settings, never by a batch's content: under DDP every rank must take
+        # the same branch, since the losses gather.
+        labels = pair["labels"] if modality in self.label_positive_pairs else None
+        if owner is not None or labels is not None:
+            owner = torch.arange(len(other), device=other.device) if owner is None else owner
+            return multi_positive_infonce(other, pivot, owner, scale, labels=labels, return_details=True)
         return symmetric_infonce(other, pivot, scale, return_details=True)
 
     # ---- training -------------------------------------------------------------------------
