@@ -40,8 +40,9 @@ def test_the_pair_loss_takes_same_label_samples_as_positives():
 
 def test_a_mapping_switches_pairs_on_one_by_one():
     model = module(pairs=("thermal", "depth"), label_positives={"thermal": True, "depth": False})
-    assert model.label_positive_pairs == {"thermal"}
-    assert module(pairs=("thermal", "depth"), label_positives=True).label_positive_pairs == {"thermal", "depth"}
+    assert model.objectives["thermal"].label_positives and not model.objectives["depth"].label_positives
+    both = module(pairs=("thermal", "depth"), label_positives=True)
+    assert both.objectives["thermal"].label_positives and both.objectives["depth"].label_positives
 
 
 @pytest.mark.parametrize("kwargs, match", [

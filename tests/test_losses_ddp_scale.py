@@ -1,5 +1,6 @@
-"""Two-process DDP on CPU (gloo): the sigmoid loss and multi-positive InfoNCE (also with
-same-label positives that span the ranks) give exactly the full-batch gradients, including
+"""Two-process DDP on CPU (gloo): the sigmoid loss, multi-positive InfoNCE (also with
+same-label positives that span the ranks) and the anchor regression give exactly the
+full-batch gradients, including
 ranks holding different numbers of rows (several captions per image, unevenly many). A gather without gradients is the control that must fail."""
 
 import pytest
@@ -13,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from imagebind_lite.losses import (
     LogitBias,
     Temperature,
+    anchor_regression,
     multi_positive_infonce,
     sigmoid_loss,
 )
@@ -38,6 +40,9 @@ class _PairModel(nn.Module):
         a, b = F.normalize(self.enc_a(xa), dim=1), F.normalize(self.enc_b(xb), dim=1)
         if kind == "sigmoid":
             return sigmoid_loss(a, b, self.temperature.scale, self.bias.bias, gather_fn=gather_fn)
+        if kind == "regression_multi":  # no gather of embeddings: only the row counts are shared
+            loss = anchor_regression(a, b, owner, gather_fn=gather_fn)
+            return loss + 0 * (self.bias.bias + self.temperature.scale)
         if kind == "sigmoid_multi":
             return sigmoid_loss(a, b, self.temperature.scale, self.bias.bias, owner=owner, gather_fn=gather_fn)
         loss = multi_positive_infonce(a, b, owner, self.temperature.scale, gather_fn=gather_fn,
@@ -76,7 +81,7 @@ def _detached_gather(x):
     return torch.cat(parts)
 
 
-KINDS = ("sigmoid", "sigmoid_multi", "infonce_multi", "infonce_labels")
+KINDS = ("sigmoid", "sigmoid_multi", "infonce_multi", "infonce_labels", "regression_multi")
 
 
 def _worker(rank, out_dir):

@@ -72,25 +72,6 @@ def as_loss_spec(value: Union[LossSpec, str, Mapping[str, Any], None]) -> LossSp
     raise InputError(f"cannot read a loss from {value!r}")
 
 
-def label_positive_pairs(value: Union[bool, Mapping[str, bool], None], loss_specs: Mapping[str, LossSpec]) -> frozenset:
-    """The aligned modalities whose same-label samples are positives of each other: all of
-    them (``True``), none (``False``/None) or those a {modality: bool} mapping switches on."""
-    if value is None or isinstance(value, bool):
-        chosen = set(loss_specs) if value else set()
-    elif isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(loss_specs))
-        if unknown:
-            raise InputError(f"label_positives names pairs that are not aligned: {unknown}", modality=unknown[0])
-        chosen = {m for m, on in value.items() if on}
-    else:
-        raise InputError(f"label_positives must be true, false or {{modality: bool}}, got {value!r}")
-    sigmoid = sorted(m for m in chosen if loss_specs[m].kind != "infonce")
-    if sigmoid:
-        raise InputError("label_positives works with the InfoNCE loss; this pair uses the sigmoid loss",
-                         modality=sigmoid[0])
-    return frozenset(chosen)
-
-
 def as_temperature_spec(value: TemperatureLike, default: Optional[TemperatureSpec] = None) -> TemperatureSpec:
     """A spec from a spec, a float (a fixed scale), a dict of spec fields, or None (``default``,
     else CLIP's learnable 1/0.07)."""

@@ -7,7 +7,8 @@ InfoNCE, or the sigmoid loss (SigLIP) with its bias (``imagebind_lite.losses``; 
 gather with gradients, so the gradients are the full global batch's). Several pairs train in
 one run from a ``CombinedLoader`` (a dict of pair batches per step); the losses are summed,
 which leaves each encoder's gradient equal to its own pair's gradient. A pair whose batches
-give several positives per image (``owner`` in the batch) gets the multi-positive form.
+give several positives per image (``owner`` in the batch) gets the multi-positive form; the
+optional same-label positives and anchor regression are in objective.py.
 
 Batches larger than memory: ``grad_cache_chunk`` embeds a pair's batch in chunks with
 gradient caching (grad_cache.py): the loss and gradients are those of the whole batch.
@@ -31,15 +32,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagebind_lite.errors import InputError
-from imagebind_lite.losses import multi_positive_infonce, sigmoid_loss, symmetric_infonce
 from imagebind_lite.losses.infonce import at_least_float32
 from imagebind_lite.training.build import (
-    LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, label_positive_pairs, load_encoder, plain_hparams,
+    LossSpec, TemperatureSpec, as_loss_spec, as_temperature_spec, load_encoder, plain_hparams,
 )
 from imagebind_lite.training.datasets import OWNER, PIVOT, PIVOT_EMB, PIVOT_INPUT
 from imagebind_lite.training.finetune import LoraSpec, add_lora, freeze_all_but_last_blocks
 from imagebind_lite.training.grad_cache import encode_in_chunks
 from imagebind_lite.training.metrics import retrieval_top1
+from imagebind_lite.training.objective import pair_objectives
 from imagebind_lite.training.optim import build_optimizer, build_scheduler, trainer_precision
 from imagebind_lite.training.zero_shot_val import TEXT, ZeroShotValidation, given_text_encoder
 
@@ -83,6 +84,11 @@ class AlignmentModule(pl.LightningModule):
             ``label``) in a batch are positives of each other instead of negatives (InfoNCE
             pairs; ``losses.multi_positive``). For small labelled sets: the encoder learns the
             class an image shows, not which of its class's images it was paired with.
+        anchor_regression: a weight, or {modality: weight}: adds ``weight * mean(1 - cos(x,
+            image))`` to the pair's loss (``losses.anchor_regression``). The contrastive loss
+            leaves X embeddings anywhere that ranks the images right, typically in a cone
+            of their own; this puts them where the images are, which is what emergent
+            zero-shot against a third modality needs (small data: 4, beside label_positives).
     
     """
 
@@ -107,6 +113,7 @@ class AlignmentModule(pl.LightningModule):
         frozen: Optional[Dict[str, str]] = None,
         zero_shot_text: Optional[str] = None,
         label_positives: Union[bool, Dict[str, bool]] = False,
+        anchor_regression: Union[float, Dict[str, float]] = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -125,7 +132,7 @@ class AlignmentModule(pl.LightningModule):
         self.frozen = self._frozen_encoders(dict(frozen or {}), overrides, modalities)
         self._check_dims()
         self._build_losses(modalities, temperatures or {}, loss or {})
-        self.label_positive_pairs = label_positive_pairs(label_positives, self.loss_specs)
+        self.objectives = pair_objectives(self.loss_specs, label_positives, anchor_regression)
         self.grad_cache_chunk = self._chunks(grad_cache_chunk or {})
         self._partial_finetuning(unfreeze_last_n_blocks or {}, lora or {})
         self._cursors: Dict[str, tuple] = {}            # last consumed batch per pair
@@ -227,18 +234,8 @@ class AlignmentModule(pl.LightningModule):
     def pair_loss(self, modality: str, pair: Dict[str, Any]):
         """The pair's loss with details; a = X, b = image: acc_ab is X->image top-1, acc_ba image->X."""
         pivot, other = self.pair_embeddings(modality, pair)
-        scale = self.temperatures[modality].scale
-        owner = pair.get(OWNER)  # several positives (captions, clips) per image in this batch
-        if self.loss_specs[modality].kind == "sigmoid":
-            bias = self.logit_biases[modality].bias
-            return sigmoid_loss(other, pivot, scale, bias, owner=owner, return_details=True)
-        # Decided by the settings, never by a batch's content: under DDP every rank must take
-        # the same branch, since the losses gather.
-        labels = pair["labels"] if modality in self.label_positive_pairs else None
-        if owner is not None or labels is not None:
-            owner = torch.arange(len(other), device=other.device) if owner is None else owner
-            return multi_positive_infonce(other, pivot, owner, scale, labels=labels, return_details=True)
-        return symmetric_infonce(other, pivot, scale, return_details=True)
+        bias = self.logit_biases[modality].bias if modality in self.logit_biases else None
+        return self.objectives[modality](other, pivot, pair, self.temperatures[modality].scale, bias)
 
     # ---- training -------------------------------------------------------------------------
     def split_pairs(self, batch: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
