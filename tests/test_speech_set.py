@@ -126,3 +126,16 @@ def test_the_small_data_recipe_names_only_arguments_that_exist():
     assert set(recipe["model"]["init_args"]["modalities"]) == {"audio"}
     assert recipe["model"]["init_args"]["modalities"]["audio"] in get_modality("audio").presets()
     assert recipe["checkpoint"]["monitor"] == recipe["early_stopping"]["monitor"]
+
+
+def test_the_benchmark_trains_with_the_small_data_recipes_settings():
+    """The recipe's figures come from bench_speech.py: the two must not drift apart."""
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "small_data" / "align_audio.yaml")
+                            .read_text())
+    model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
+    args = script("bench_speech").parse_args([])
+    assert (args.lr, args.weight_decay, args.warmup_steps) == (model["lr"], model["weight_decay"], model["warmup_steps"])
+    assert (args.label_positives, args.anchor_regression) == (model["label_positives"], model["anchor_regression"])
+    assert args.audio_scale == model["temperatures"]["audio"]["init"] and not model["temperatures"]["audio"]["learnable"]
+    assert (args.batch_size, args.epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
+    assert model["modalities"]["audio"] == "cnn"
