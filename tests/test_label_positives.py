@@ -72,3 +72,10 @@ def test_fit_with_several_captions_per_image_and_labels(tmp_path):
     run = trainer(tmp_path, max_steps=4)
     run.fit(model, data)
     assert run.global_step == 4 and torch.isfinite(run.callback_metrics["train/text/loss"])
+
+
+def test_a_batch_without_labels_is_a_clear_error():
+    pair = _pair([0, 1, 0, 2, 1, 0])
+    del pair["labels"]
+    with pytest.raises(InputError, match="label column"):
+        module(label_positives=True).pair_loss("thermal", pair)

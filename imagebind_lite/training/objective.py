@@ -43,7 +43,9 @@ class PairObjective:
         if self.loss.kind == "sigmoid":
             out = sigmoid_loss(other, anchor, scale, bias, owner=owner, return_details=True)
         elif owner is not None or self.label_positives:
-            labels = pair["labels"] if self.label_positives else None
+            labels = pair.get("labels") if self.label_positives else None
+            if self.label_positives and labels is None:
+                raise InputError("label_positives needs labels in the batch (a `label` column in the manifest)")
             rows_owner = torch.arange(len(other), device=other.device) if owner is None else owner
             out = multi_positive_infonce(other, anchor, rows_owner, scale, labels=labels, return_details=True)
         else:
