@@ -77,5 +77,5 @@ def test_fit_with_several_captions_per_image_and_labels(tmp_path):
 def test_a_batch_without_labels_is_a_clear_error():
     pair = _pair([0, 1, 0, 2, 1, 0])
     del pair["labels"]
-    with pytest.raises(InputError, match="label column"):
+    with pytest.raises(InputError, match="a `label` column"):
         module(label_positives=True).pair_loss("thermal", pair)
