@@ -120,7 +120,8 @@ def multi_positive_infonce(
     # Sum over local rows, normalised by the global row count: rows may differ across ranks.
     loss_xa = (torch.logsumexp(logits_xa, dim=1) - _soft_target_mean(logits_xa, positive_xa)).sum()
     loss_xa = loss_xa * (world / total_rows)
-    logits_ax = at_least_float32((b * scale) @ rows.T)
+    # One process: the anchor -> X logits are the transpose of the X -> anchor ones (one matmul).
+    logits_ax = logits_xa.T if world == 1 else at_least_float32((b * scale) @ rows.T)
     mine = torch.arange(offset, offset + b.shape[0], device=a.device)
     positive = rows_owner[None, :] == mine[:, None]
     if labels is not None:
