@@ -91,6 +91,7 @@ class InfoNCEOutput:
     acc_ab: Tensor  # scalar in [0, 1]: fraction of a rows whose top logit is their own b
     acc_ba: Tensor  # scalar in [0, 1]: the same for b rows
     scale: Tensor  # scalar, detached: the logit scale used
+    anchor_cos: Optional[Tensor] = None  # mean cosine of each row with its own anchor, set by the caller
 
 
 def _check_pair(a: Tensor, b: Tensor) -> None:

@@ -103,6 +103,7 @@ class SigmoidOutput:
     acc_ba: Tensor  # the same for b columns among this rank's a rows (all rows on one process)
     scale: Tensor   # scalar, detached
     bias: Tensor    # scalar, detached
+    anchor_cos: Optional[Tensor] = None  # mean cosine of each row with its anchor, set by the caller
 
 
 def _owners(a: Tensor, b: Tensor, owner: Optional[Tensor]) -> Tensor:

@@ -303,6 +303,8 @@ class AlignmentModule(pl.LightningModule):
         self.log(f"{prefix}/top1_image_to_{modality}", out.acc_ba, batch_size=n)
         if modality in self.logit_biases:
             self.log(f"{prefix}/logit_bias", out.bias, batch_size=n)
+        if out.anchor_cos is not None:  # near 1 when X sits on its images; low: a modality gap
+            self.log(f"{prefix}/mean_cos_to_image", out.anchor_cos, batch_size=n)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         for temperature in self.temperatures.values():

@@ -52,6 +52,9 @@ class PairObjective:
             out = symmetric_infonce(other, anchor, scale, return_details=True)
         if self.anchor_regression:
             out.loss = out.loss + self.anchor_regression * anchor_regression(other, anchor, owner)
+        with torch.no_grad():  # logged: how far X sits from its images (the gap the regression closes)
+            targets = anchor if owner is None else anchor[owner]
+            out.anchor_cos = (other * targets).sum(dim=1).mean() if len(other) else None
         return out
 
 
