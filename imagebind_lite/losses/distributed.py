@@ -85,10 +85,14 @@ class BatchGather:
         return gathered(self.fn, x) if self.active else x
 
     @torch.no_grad()
+    def int_rows(self, x: Tensor) -> Tensor:
+        """Every rank's integer vector ``x`` [k] (the same k on every rank), as long [world * k].
+        Sent as float64 (exact for these integers) so any gather, with or without gradients, takes it."""
+        return self.rows(x.double()[:, None])[:, 0].round().long()
+
     def counts(self, n: int, device) -> Tensor:
-        """Every rank's ``n`` as a long tensor [world] (one gather of a 1x1 tensor)."""
-        mine = torch.full((1, 1), float(n), dtype=torch.float64, device=device)
-        return self.rows(mine)[:, 0].round().long()
+        """Every rank's ``n`` as a long tensor [world] (one gather of a 1-element tensor)."""
+        return self.int_rows(torch.tensor([n], device=device))
 
     def padded(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Rows of ``x`` from ranks that hold different numbers of them: each rank pads to the

@@ -112,7 +112,7 @@ def multi_positive_infonce(
         rows, valid, rows_owner, total_rows = a, None, owner_global, float(a.shape[0])
     if total_rows == 0:
         raise InputError("multi-positive InfoNCE got no rows on any rank")
-    anchor_labels = None if labels is None else ranks.rows(labels.double()[:, None])[:, 0].round().long()
+    anchor_labels = None if labels is None else ranks.int_rows(labels)
     logits_xa = at_least_float32((a * scale) @ anchors.T)
     positive_xa = (torch.arange(anchors.shape[0], device=a.device)[None, :] == owner_global[:, None])
     if labels is not None:
