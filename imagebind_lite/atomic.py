@@ -74,14 +74,19 @@ def _tmp_sibling(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary file path next to ``path``; on success it replaces ``path``."""
+def atomic_path(path: PathLike, fix_modes: bool = True) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; on success it replaces ``path``.
+
+    ``fix_modes=False`` is for writers that create the file with a plain ``open`` (its mode
+    already follows the umask): it skips reading the umask and a ``chmod``, which add up over
+    thousands of small files."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     try:
         yield tmp
-        apply_default_modes(tmp)
+        if fix_modes:
+            apply_default_modes(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -156,3 +156,20 @@ def test_several_writer_processes_write_the_same_files(tmp_path):
     one, two = digests(tmp_path / "one", 1), digests(tmp_path / "two", 2)
     assert sum(name.startswith("pairs/audio/audio/") for name in one) == 300
     assert one == two
+
+
+def test_world_files_get_the_mode_the_umask_gives(tmp_path):
+    """The world's writers skip the atomic writer's mode fix-up (each creates its file with a plain
+    open): the files must still come out as an ordinary write would make them."""
+    import os
+    import stat
+
+    world = SyntheticWorld(WorldConfig(num_concepts=4, seed=1, image_size=16))
+    old = os.umask(0o027)
+    try:
+        write_world(world, tmp_path, sizes={"audio": 2, "eval": 4}, progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".wav", ".png", ".csv", ".npy", ".json"}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o640}

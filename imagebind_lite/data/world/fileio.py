@@ -2,18 +2,19 @@
 
 Every file goes to a temporary name next to its target and is moved into place with
 ``os.replace``, so an interrupted write never leaves a truncated png or a half manifest that a
-loader would later trip on. Formats follow the data sets they stand in for: png images,
+loader would later trip on. Every writer here creates its file with a plain ``open`` (mode from
+the umask), so the writes skip the mode fix-up. Formats follow the data sets they stand in for: png images,
 16-bit png depth in millimetres (SUN RGB-D, NYU-D), 8/16-bit single-channel thermal png (LLVIP),
 16-bit PCM wav (ESC-50), IMU as csv with a header or npy (Ego4D exports).
 """
 from __future__ import annotations
 
 import json
+import wave
 from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
-import soundfile as sf
 from PIL import Image
 
 from imagebind_lite.atomic import atomic_path
@@ -24,7 +25,7 @@ DEPTH_SCALE = 1000.0  # 16-bit depth png units per metre (millimetres)
 
 def write_png(path: Path, array: np.ndarray) -> None:
     """uint8 HxWx3 (RGB), uint8 HxW (L) or uint16 HxW (I;16) png."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, fix_modes=False) as tmp:
         Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG", compress_level=1)
 
 
@@ -40,13 +41,21 @@ def read_depth_png(path: Path) -> np.ndarray:
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    with atomic_path(path) as tmp:
-        sf.write(tmp, audio, sample_rate, format="WAV", subtype="PCM_16")
+    """Mono float audio in [-1, 1] as 16-bit PCM wav. The standard library's writer, not
+    libsndfile's: closing a libsndfile file fsyncs it, which made audio most of the world's
+    write time (the atomic rename already keeps a reader from seeing half a file)."""
+    pcm = np.clip(np.rint(np.asarray(audio, dtype=np.float64) * 32767.0), -32768, 32767).astype("<i2")
+    with atomic_path(path, fix_modes=False) as tmp:
+        with wave.open(str(tmp), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(int(sample_rate))
+            out.writeframes(pcm.tobytes())
 
 
 def write_imu(path: Path, imu: np.ndarray) -> None:
     """[T, 6] IMU as csv (header ax..gz) or npy, chosen by the suffix of ``path``."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, fix_modes=False) as tmp:
         if path.suffix == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, imu.astype(np.float32))
