@@ -111,10 +111,14 @@ def _accepts(class_path: str, init_args: dict) -> None:
     assert set(init_args) <= set(parameters), f"{class_path} has no {sorted(set(init_args) - set(parameters))}"
 
 
-def test_the_small_data_recipe_names_only_arguments_that_exist():
+def _recipe(name: str) -> dict:
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "small_data" / name).read_text())
+
+
+@pytest.mark.parametrize("name, modality", [("align_audio.yaml", "audio"), ("align_text.yaml", "text")])
+def test_the_small_data_recipes_name_only_arguments_that_exist(name, modality):
     """Checked by signature (LightningCLI's own parse imports half the library: seconds)."""
-    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "small_data" / "align_audio.yaml")
-                            .read_text())
+    recipe = _recipe(name)
     trainer = dict(recipe["trainer"])
     for callback in trainer.pop("callbacks"):
         _accepts(callback["class_path"], callback.get("init_args", {}))
@@ -123,15 +127,15 @@ def test_the_small_data_recipe_names_only_arguments_that_exist():
         _accepts(recipe[section]["class_path"], recipe[section]["init_args"])
     from imagebind_lite.registry import get_modality
 
-    assert set(recipe["model"]["init_args"]["modalities"]) == {"audio"}
-    assert recipe["model"]["init_args"]["modalities"]["audio"] in get_modality("audio").presets()
+    assert set(recipe["model"]["init_args"]["modalities"]) == {modality}
+    assert recipe["model"]["init_args"]["modalities"][modality] in get_modality(modality).presets()
     assert recipe["checkpoint"]["monitor"] == recipe["early_stopping"]["monitor"]
+    assert recipe["checkpoint"]["monitor"].startswith(f"val/{modality}/")
 
 
 def test_the_benchmark_trains_with_the_small_data_recipes_settings():
     """The recipe's figures come from bench_speech.py: the two must not drift apart."""
-    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "small_data" / "align_audio.yaml")
-                            .read_text())
+    recipe = _recipe("align_audio.yaml")
     model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
     args = script("bench_speech").parse_args([])
     assert (args.lr, args.weight_decay, args.warmup_steps) == (model["lr"], model["weight_decay"], model["warmup_steps"])
@@ -139,3 +143,13 @@ def test_the_benchmark_trains_with_the_small_data_recipes_settings():
     assert args.audio_scale == model["temperatures"]["audio"]["init"] and not model["temperatures"]["audio"]["learnable"]
     assert (args.batch_size, args.epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
     assert model["modalities"]["audio"] == "cnn"
+
+
+def test_the_benchmark_trains_its_text_encoder_with_the_text_recipes_settings():
+    recipe = _recipe("align_text.yaml")
+    model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
+    args = script("bench_speech").parse_args([])
+    assert (args.lr, args.weight_decay, args.warmup_steps) == (model["lr"], model["weight_decay"], model["warmup_steps"])
+    assert (args.label_positives, args.anchor_regression) == (model["label_positives"], model["anchor_regression"])
+    assert (args.text_batch_size, args.text_epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
+    assert args.text_preset == model["modalities"]["text"]
