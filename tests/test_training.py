@@ -225,6 +225,22 @@ def test_make_trainer_checkpoints_validates_and_exports_as_asked(tmp_path, every
     assert make_trainer(progress=True).progress_bar_callback is not None
 
 
+def test_a_time_interval_checkpoints_once_at_the_end_of_a_short_fit(tmp_path, monkeypatch):
+    """``checkpoint_every_s``: a fit shorter than the interval writes last.ckpt once, when it ends,
+    and that checkpoint holds the final state (resumable at the last epoch)."""
+    from imagebind_lite.training import make_trainer
+
+    saves = []
+    original = pl.Trainer.save_checkpoint
+    monkeypatch.setattr(pl.Trainer, "save_checkpoint",
+                        lambda self, *a, **k: saves.append(self.current_epoch) or original(self, *a, **k))
+    run = make_trainer(checkpoint_dir=tmp_path / "ckpt", max_epochs=3, checkpoint_every_s=3600.0)
+    run.fit(module(), world_data(train_size=16, val_size=8))
+    assert len(saves) == 1
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (run.current_epoch, run.global_step) == (3, 6)
+
+
 def test_pivot_pretraining_with_cached_images_sees_the_same_batches(monkeypatch):
     from imagebind_lite.modality import ModalityTransform
     from imagebind_lite.training import PivotDataModule, PivotPretrainModule

@@ -29,14 +29,17 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
                  accelerator: str = "cpu", devices: Any = 1, precision: str = "32-true",
                  gradient_clip_val: Optional[float] = 1.0, progress: bool = False,
                  checkpoint_every_n_steps: Optional[int] = 50, check_val_every_n_epoch: Optional[int] = 1,
-                 early_stopping=None, checkpoint=None, **trainer_kwargs) -> pl.Trainer:
+                 early_stopping=None, checkpoint=None, checkpoint_every_s: Optional[float] = None,
+                 **trainer_kwargs) -> pl.Trainer:
     """The one Trainer factory of the library (fits, the demo's stages, batch inference).
 
     ``export_dir``: write the saved model there when fitting ends. ``checkpoint_dir``: keep a
     resumable ``last.ckpt`` there, every ``checkpoint_every_n_steps`` steps (None: at each
-    epoch end). Only the latest state is kept: it is what resuming needs, and a second copy of
-    it would double the disk use of a large model. ``log_dir``: CSV logs. Any other ``Trainer``
-    argument passes through ``trainer_kwargs``.
+    epoch end), or at most every ``checkpoint_every_s`` seconds of training when that is given
+    (and always when fitting ends): saving a small model's optimizer state costs ~0.2 s, which
+    at one save per short epoch is a noticeable share of a short run. Only the latest state is
+    kept: it is what resuming needs, and a second copy of it would double the disk use of a
+    large model. ``log_dir``: CSV logs. Any other ``Trainer`` argument passes through ``trainer_kwargs``.
 
     ``early_stopping={"monitor": "val/audio/zero_shot_top1", "patience": 3, "mode": "max"}``: stop
     when the metric stops improving. ``checkpoint={"monitor": ..., "mode": "max", "save_top_k": 1}``:
@@ -49,8 +52,7 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
     if checkpoint_dir is not None:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
-        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
-                                         every_n_train_steps=checkpoint_every_n_steps))
+        callbacks.append(_last_checkpoint(checkpoint_dir, checkpoint_every_n_steps, checkpoint_every_s))
     callbacks += monitor_callbacks(early_stopping, checkpoint, checkpoint_dir)
     logger = pl.loggers.CSVLogger(str(log_dir), name="") if log_dir is not None else False
     trainer_kwargs.setdefault("num_sanity_val_steps", 0)
@@ -60,6 +62,20 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
                       logger=logger, enable_checkpointing=checkpoint_dir is not None or checkpoint is not None,
                       check_val_every_n_epoch=check_val_every_n_epoch,
                       enable_progress_bar=progress, enable_model_summary=False, **trainer_kwargs)
+
+
+def _last_checkpoint(checkpoint_dir, every_n_steps: Optional[int], every_s: Optional[float]):
+    """The resumable ``last.ckpt`` callback: by wall time when ``every_s`` is given, else by steps
+    (None: each epoch end). Lightning saves it once more when fitting ends."""
+    from datetime import timedelta
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    if every_s is not None:
+        return ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
+                               train_time_interval=timedelta(seconds=every_s))
+    return ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
+                           every_n_train_steps=every_n_steps)
 
 
 def _metrics(trainer: pl.Trainer) -> Dict[str, float]:
