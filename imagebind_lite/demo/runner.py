@@ -31,9 +31,9 @@ class StageClock:
         self.number = 0
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, note: str = "") -> Iterator[None]:
         self.number += 1
-        print(f"[{self.number}/{STAGES}] {name} ...", flush=True)
+        print(f"[{self.number}/{STAGES}] {name} ...{f' ({note})' if note else ''}", flush=True)
         began = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - began, 2)
@@ -87,23 +87,55 @@ def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, A
     return out
 
 
+def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path],
+                      beside: bool):
+    """Stages 3 and 4. On a Linux CPU run the direct baseline (and the world preview) train in a
+    second process while the alignment runs on one intra-op thread, which is all it uses
+    (background.py); elsewhere the two stages run one after the other. Returns the alignment's
+    and the baseline's model directories and how long the job beside the alignment took (None
+    when there was none)."""
+    import torch
+
+    from imagebind_lite.demo import stages
+    from imagebind_lite.demo.background import BesideJob
+    from imagebind_lite.threads import one_intra_op_thread
+
+    align = "align text, audio, depth, thermal, imu with images only"
+    if not beside:
+        with clock.stage(align):
+            model_dir = stages.align_stage(config, pivot_dir, world_paths)
+        with clock.stage("train the direct audio-text baseline"):
+            return model_dir, stages.direct_baseline_stage(config, world_paths), None
+    threads = torch.get_num_threads()
+    job = BesideJob("the direct audio-text baseline", stages.beside_alignment, config, world_paths)
+    try:
+        with clock.stage(align, "the direct baseline trains beside it, in a second process"), one_intra_op_thread():
+            model_dir = stages.align_stage(config, pivot_dir, world_paths, [job.alongside_training(threads)])
+        with clock.stage("train the direct audio-text baseline", "waiting for it to finish beside the alignment"):
+            direct_dir = job.result()["direct"]
+    finally:
+        job.stop()
+    return model_dir, direct_dir, round(job.seconds, 2)
+
+
 def run_demo(config: DemoConfig) -> Dict[str, Any]:
     from imagebind_lite.demo import stages
+    from imagebind_lite.demo.background import can_run_beside
     from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
     from imagebind_lite.demo.summary import print_summary, write_summary
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    beside = config.beside and can_run_beside()
     clock = StageClock()
     with clock.stage("write the synthetic world to files"):
         world_paths = stages.write_world_stage(config)
+        if not beside:  # else it is drawn beside the alignment
+            stages.preview_stage(config)
     pivot_stage = ("load the given pivot weights and freeze them" if config.pivot_weights
                    else "pretrain the pivot image encoder and freeze it")
     with clock.stage(pivot_stage):
         pivot_dir = config.pivot_weights or stages.pretrain_pivot_stage(config, world_paths)
-    with clock.stage("align text, audio, depth, thermal, imu with images only"):
-        model_dir = stages.align_stage(config, Path(pivot_dir), world_paths)
-    with clock.stage("train the direct audio-text baseline"):
-        direct_dir = stages.direct_baseline_stage(config, world_paths)
+    model_dir, direct_dir, beside_seconds = _align_and_direct(config, clock, Path(pivot_dir), world_paths, beside)
     with clock.stage("evaluate emergent alignment"):
         model, results, direct = _evaluate(config, model_dir, direct_dir, world_paths)
     with clock.stage("index the held-out set and query it"):
@@ -111,7 +143,8 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
         examples = example_queries(model, index, world_paths["eval"], results.classes, k=config.examples)
     with clock.stage("write the report"):
         metrics = {"headline": headline(results, direct), "stage_seconds": clock.seconds,
-                   "total_seconds": clock.total, "peak_memory_mb": round(peak_memory_mb(), 1),
+                   "beside_alignment_seconds": beside_seconds, "total_seconds": clock.total,
+                   "peak_memory_mb": round(peak_memory_mb(), 1),
                    "config": config.to_dict(), "examples": examples,
                    "paths": {"model": str(model_dir), "index": str(config.out_dir / "index"),
                              "evaluation": str(config.out_dir / "evaluation")}}

@@ -7,9 +7,13 @@
 4. train the direct baseline: the same two encoders (tiny audio and text, from scratch) trained
    together on (audio, text) pairs, with the same per-modality budget as the alignment: the
    ceiling emergent audio-text alignment is reported against (emergent / direct ratio).
+
+4 needs only the written world, so ``beside_alignment`` can run it (and the preview) in a second
+process during 3 (runner.py, background.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Dict
@@ -21,14 +25,16 @@ from imagebind_lite.demo.config import ALIGNED, DemoConfig
 log = logging.getLogger(__name__)
 
 
-def _trainer(config: DemoConfig, name: str, epochs: int, export_dir=None) -> pl.Trainer:
-    """Single device, quiet, a resumable ``last.ckpt`` per epoch under ``out_dir/checkpoints``;
-    validation (whole held-out retrieval) only after the last epoch: it is the stage's result."""
+def _trainer(config: DemoConfig, name: str, epochs: int, export_dir=None, callbacks=()) -> pl.Trainer:
+    """Single device, quiet, a resumable ``last.ckpt`` under ``out_dir/checkpoints`` at most once a
+    minute and at the end (once per epoch, the 40 MB state of the alignment's text encoder and
+    optimizer took ~7 % of a short run); validation (whole held-out retrieval) only after the last
+    epoch: it is the stage's result."""
     from imagebind_lite.training import make_trainer
 
     return make_trainer(export_dir=export_dir, checkpoint_dir=config.out_dir / "checkpoints" / name,
-                        checkpoint_every_n_steps=None, max_epochs=epochs, accelerator="auto",
-                        check_val_every_n_epoch=epochs, progress=config.progress)
+                        checkpoint_every_s=60.0, max_epochs=epochs, accelerator="auto",
+                        check_val_every_n_epoch=epochs, progress=config.progress, callbacks=list(callbacks))
 
 
 def _audio_overrides(config: DemoConfig) -> dict:
@@ -41,17 +47,35 @@ def _seed_stage(config: DemoConfig, stage: int) -> None:
     pl.seed_everything(config.seed * 1000 + stage, workers=True, verbose=False)
 
 
-def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
-    from imagebind_lite.data.world import SyntheticWorld, WorldConfig, render_preview, write_world
+def _world(config: DemoConfig):
+    from imagebind_lite.data.world import SyntheticWorld, WorldConfig
 
-    world = SyntheticWorld(WorldConfig(num_concepts=config.num_concepts, seed=config.seed,
-                                       image_size=config.image_size))
+    return SyntheticWorld(WorldConfig(num_concepts=config.num_concepts, seed=config.seed,
+                                      image_size=config.image_size))
+
+
+def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
+    from imagebind_lite.data.world import write_world
+
     sizes = {m: config.pairs_per_modality for m in ALIGNED}
     sizes.update(eval=config.eval_size, audio_text=config.direct_pairs)
-    paths = write_world(world, config.out_dir / "world", sizes=sizes, progress=config.progress,
-                        workers=config.world_workers)
-    paths["preview"] = render_preview(world, config.out_dir / "world_preview.png", n=6)
-    return paths
+    return write_world(_world(config), config.out_dir / "world", sizes=sizes, progress=config.progress,
+                       workers=config.world_workers)
+
+
+def preview_stage(config: DemoConfig) -> Path:
+    """The world's contact sheet (matplotlib: ~2 s, so it is drawn beside the alignment when it can be)."""
+    from imagebind_lite.data.world import render_preview
+
+    return render_preview(_world(config), config.out_dir / "world_preview.png", n=6)
+
+
+def beside_alignment(config: DemoConfig, world_paths: Dict[str, Path]) -> Dict[str, Path]:
+    """What needs only the written world: the direct baseline, then the preview. Run in a second
+    process beside the alignment: no progress bars (they would interleave with the main ones)
+    and no decoding workers (the job has one core)."""
+    quiet = dataclasses.replace(config, progress=False, cache_workers=0)
+    return {"direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
 
 
 def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
@@ -69,7 +93,7 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     return target
 
 
-def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Path:
+def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path], callbacks=()) -> Path:
     """All five (image, X) pairs in one run: each pair its own loss and temperature."""
     from imagebind_lite.training import AlignmentModule, PairDataModule
 
@@ -82,7 +106,7 @@ def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path
                           batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
                           use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
                           seed=config.seed, class_prompts=str(world_paths["world"]), cache_workers=config.cache_workers)
-    _trainer(config, "align", config.align_epochs, export_dir=target).fit(module, data)
+    _trainer(config, "align", config.align_epochs, export_dir=target, callbacks=list(callbacks)).fit(module, data)
     return target
 
 

@@ -60,8 +60,11 @@ def write_summary(out_dir: Path, metrics: Dict[str, Any]) -> Path:
                      + "; ".join(f"{r['concept']} ({r['score']:.2f})" for r in example["results"]))
     lines += ["", "## Stages", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name} | {sec:.1f} |" for name, sec in metrics["stage_seconds"].items()]
-    lines += [f"| **total** | {metrics['total_seconds']:.1f} |", "",
-              f"Peak memory: {metrics['peak_memory_mb']:.0f} MiB.", "",
+    lines += [f"| **total** | {metrics['total_seconds']:.1f} |", ""]
+    if metrics.get("beside_alignment_seconds") is not None:
+        lines += [f"The direct baseline and the preview took {metrics['beside_alignment_seconds']:.1f} s "
+                  "in a second process beside the alignment.", ""]
+    lines += [f"Peak memory: {metrics['peak_memory_mb']:.0f} MiB.", "",
               "Full metrics: `demo_metrics.json`, `evaluation/report.md`, `evaluation/metrics.json`; "
               "saved model: `model/` (`imagebind_lite.load_model`); index: `index/`.", "",
               f"Search it in a browser: `{serve_command(metrics)}`, then open http://127.0.0.1:8000/."]

@@ -1,0 +1,103 @@
+"""Work that runs beside the alignment stage, in a second process on one intra-op thread.
+
+The alignment's five small encoders gain nothing from a second intra-op thread on a 2-core CPU
+(the quick demo's alignment took 19.5 s on one thread and on two: its steps are many small
+operations), so one core sat idle for the longest stage. The direct baseline and the world
+preview need only the written world, so they run there instead, in a forked copy of this
+process, while the alignment keeps the other core. Where forking is unsafe or pointless (not
+Linux, or an accelerator: CUDA cannot be used again in a forked child), they run in line later,
+exactly as before.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+import torch
+
+
+def can_run_beside() -> bool:
+    """Fork only on Linux CPU-only runs (macOS's system libraries and CUDA are not fork-safe)."""
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    mps = getattr(torch.backends, "mps", None)
+    return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
+
+
+def _child(send, fn: Callable[..., Any], args: tuple) -> None:
+    # one intra-op thread, as DataLoader workers do: the forked copy must not wake an OpenMP pool
+    # that exists only in the parent, and two processes with two threads each would thrash
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+    try:
+        send.send(("ok", fn(*args), time.perf_counter() - began))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        send.send(("error", traceback.format_exc(), time.perf_counter() - began))
+    finally:
+        send.close()
+
+
+class BesideJob:
+    """``fn(*args)`` in a forked process, from ``start()`` on; ``result()`` waits for it and
+    returns its value or raises its error. ``seconds``: how long it ran there."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args: Any):
+        self.name = name
+        self.seconds: Optional[float] = None
+        self._fn, self._args = fn, args
+        self._process = self._receive = None
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        # not a daemon: the job's own data loading may start worker processes
+        self._process = context.Process(target=_child, args=(send, self._fn, self._args), name=f"beside: {self.name}")
+        self._process.start()
+        send.close()
+
+    def done(self) -> bool:
+        return self._process is not None and (self._receive.poll() or not self._process.is_alive())
+
+    def result(self) -> Any:
+        self.start()
+        try:
+            status, payload, self.seconds = self._receive.recv()
+        except EOFError:  # killed (out of memory, a signal) before it could report
+            self._process.join()
+            raise RuntimeError(f"{self.name} stopped without a result (exit code {self._process.exitcode})") from None
+        self._process.join()
+        if status == "error":
+            raise RuntimeError(f"{self.name} failed in its process beside the alignment:\n{payload}")
+        return payload
+
+    def alongside_training(self, threads: int):
+        """A Lightning callback for the alignment's run: it starts this job when training starts
+        (after the run's own decoding pass, which uses every core) and, once the job has
+        finished, goes back to ``threads`` intra-op threads (the full demo's alignment is ~9 %
+        faster on two)."""
+        import lightning.pytorch as pl
+
+        job = self
+
+        class BesideTraining(pl.Callback):
+            def on_train_start(self, trainer, pl_module):
+                job.start()
+
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                if torch.get_num_threads() != threads and job.done():
+                    torch.set_num_threads(threads)
+
+        return BesideTraining()
+
+    def stop(self) -> None:
+        """End the job if it is still running (the demo is failing or interrupted)."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
