@@ -133,23 +133,19 @@ def test_the_small_data_recipes_name_only_arguments_that_exist(name, modality):
     assert recipe["checkpoint"]["monitor"].startswith(f"val/{modality}/")
 
 
-def test_the_benchmark_trains_with_the_small_data_recipes_settings():
-    """The recipe's figures come from bench_speech.py: the two must not drift apart."""
-    recipe = _recipe("align_audio.yaml")
+@pytest.mark.parametrize("name", ["align_audio.yaml", "align_text.yaml"])
+def test_the_benchmark_trains_with_the_small_data_recipes_settings(name):
+    """The recipes' figures come from bench_speech.py (its audio runs and its text fit): the
+    settings must not drift apart."""
+    recipe = _recipe(name)
     model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
     args = script("bench_speech").parse_args([])
     assert (args.lr, args.weight_decay, args.warmup_steps) == (model["lr"], model["weight_decay"], model["warmup_steps"])
     assert (args.label_positives, args.anchor_regression) == (model["label_positives"], model["anchor_regression"])
+    if name == "align_text.yaml":
+        assert (args.text_batch_size, args.text_epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
+        assert args.text_preset == model["modalities"]["text"]
+        return
     assert args.audio_scale == model["temperatures"]["audio"]["init"] and not model["temperatures"]["audio"]["learnable"]
     assert (args.batch_size, args.epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
     assert model["modalities"]["audio"] == "cnn"
-
-
-def test_the_benchmark_trains_its_text_encoder_with_the_text_recipes_settings():
-    recipe = _recipe("align_text.yaml")
-    model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
-    args = script("bench_speech").parse_args([])
-    assert (args.lr, args.weight_decay, args.warmup_steps) == (model["lr"], model["weight_decay"], model["warmup_steps"])
-    assert (args.label_positives, args.anchor_regression) == (model["label_positives"], model["anchor_regression"])
-    assert (args.text_batch_size, args.text_epochs) == (data["batch_size"], recipe["trainer"]["max_epochs"])
-    assert args.text_preset == model["modalities"]["text"]
