@@ -270,8 +270,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     # The text encoder has to land each class prompt on its images' centroid closely enough to tell
     # apart classes the pivot itself nearly merges (centroids at cosine 0.98): 20 epochs of batch 64
     # (~140 steps) left emergent speech -> text 0.04 under speech -> image centroids; 60 x 32 (~780) closes most of it.
-    t.add_argument("--text-epochs", type=int, default=60)
-    t.add_argument("--text-batch-size", type=int, default=32)
+    t.add_argument("--text-epochs", type=int, default=60, help="epochs of the text fit (configs/small_data/align_text.yaml)")
+    t.add_argument("--text-batch-size", type=int, default=32, help="batch size of the text fit (the audio runs use --batch-size)")
     t.add_argument("--baseline-epochs", type=int, default=160, help="epochs of the minimal baseline's speech CNN (it fits its training clips by about 160)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
