@@ -50,8 +50,6 @@ def make_trainer(export_dir=None, checkpoint_dir=None, log_dir=None, max_epochs:
     if export_dir is not None:
         callbacks.append(ExportSavedModel(str(export_dir)))
     if checkpoint_dir is not None:
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
         callbacks.append(_last_checkpoint(checkpoint_dir, checkpoint_every_n_steps, checkpoint_every_s))
     callbacks += monitor_callbacks(early_stopping, checkpoint, checkpoint_dir)
     logger = pl.loggers.CSVLogger(str(log_dir), name="") if log_dir is not None else False
@@ -71,11 +69,9 @@ def _last_checkpoint(checkpoint_dir, every_n_steps: Optional[int], every_s: Opti
 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    if every_s is not None:
-        return ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
-                               train_time_interval=timedelta(seconds=every_s))
-    return ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0,
-                           every_n_train_steps=every_n_steps)
+    trigger = ({"train_time_interval": timedelta(seconds=every_s)} if every_s is not None
+               else {"every_n_train_steps": every_n_steps})
+    return ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0, **trigger)
 
 
 def _metrics(trainer: pl.Trainer) -> Dict[str, float]:

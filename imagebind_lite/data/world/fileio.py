@@ -64,7 +64,7 @@ def write_imu(path: Path, imu: np.ndarray) -> None:
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, fix_modes=False) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
