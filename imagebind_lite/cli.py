@@ -8,9 +8,12 @@ so ``imagebind-lite modalities`` does not pay for Lightning's import.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
+import os
 import sys
+import threading
 from typing import Optional, Sequence
 
 # subcommand -> (module, help). Each module provides add_arguments(parser) and run(args) -> int.
@@ -27,6 +30,7 @@ SUBCOMMANDS = {
     "world": ("imagebind_lite.commands.world", "write the synthetic world as files + manifests"),
     "shards": ("imagebind_lite.commands.shards", "pack a manifest's pairs into tar shards for streaming"),
     "convert": ("imagebind_lite.commands.convert", "convert an official ImageBind checkpoint"),
+    "combine": ("imagebind_lite.commands.combine", "combine saved models aligned to one pivot into one model"),
 }
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -71,5 +75,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
 
+def console_main() -> None:
+    """The ``imagebind-lite`` script: ``main``, then a quick exit. Tearing down an interpreter that
+    has imported torch, Lightning and transformers (their modules, and every tensor the command
+    kept) takes 1.5-2 s on 2 cores after the work is done and the output written; exit handlers
+    still run (worker processes are reaped, logs flushed), only that teardown is skipped. A
+    command that leaves a non-daemon thread running exits the normal way, which waits for it."""
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:  # not CPython: the normal way
+        sys.exit(code)
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a closed pipe: nothing left to lose
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
