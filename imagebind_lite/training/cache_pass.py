@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 
 def cache_worker_count(cache_workers: Optional[int], num_workers: int) -> int:
@@ -27,8 +27,31 @@ def load_all(dataset: Dataset, num_workers: int = 0, batch_size: int = 64) -> Li
     if num_workers == 0:
         loader = DataLoader(dataset, batch_size=batch_size, num_workers=0, collate_fn=list)
         return [item for chunk in loader for item in chunk]
+    prime(dataset, num_workers)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=to_bytes)
     return [from_bytes(item) for chunk in loader for item in chunk]
+
+
+def prime(dataset: Dataset, num_workers: int) -> None:
+    """Read the first item (of each part of a ``ConcatDataset``) here, before ``num_workers``
+    worker processes fork, and discard it.
+
+    Transforms build some state lazily on first use and keep it per process (open_clip's
+    tokenizer, 0.3 s; a filterbank; an image pipeline). A worker forked from a process that never
+    used the transform builds it again, and every cache pass forks fresh workers: the cost is
+    paid per worker per pass. Built here once, every forked worker inherits it. Each part of a
+    concatenation may have its own transforms, hence one read per part. Under the spawn or
+    forkserver start methods workers inherit nothing, and this is merely a few extra reads.
+    """
+    if num_workers == 0:
+        return
+    if isinstance(dataset, ConcatDataset):
+        starts = [0, *dataset.cumulative_sizes[:-1]]
+        firsts = [start for start, part in zip(starts, dataset.datasets) if len(part)]
+    else:
+        firsts = [0] if len(dataset) else []
+    for index in firsts:
+        dataset[index]
 
 
 class TensorBytes:

@@ -22,9 +22,10 @@ from imagebind_lite.registry import get_modality
 from imagebind_lite.training.build import plain_hparams
 from imagebind_lite.training.cache_pass import cache_worker_count
 from imagebind_lite.training.datasets import (
-    PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, cache_inputs, check_policy,
+    PIVOT, ManifestPairDataset, PairCollate, PairDataset, WorldPairDataset, check_policy,
 )
-from imagebind_lite.training.pivot_cache import PivotCache, state_dict_hash
+from imagebind_lite.training.cache_many import cache_inputs_many
+from imagebind_lite.training.pivot_cache import PivotCache
 from imagebind_lite.training.positives import (
     MultiPositivePairDataset, check_positives, grouped_manifest, loader_parts,
 )
@@ -186,10 +187,10 @@ class PairDataModule(pl.LightningDataModule):
                 self._val_classes[modality] = classes_of(dataset, self.hparams.class_prompts)
         if self.hparams.use_pivot_cache:
             self._attach_pivot_cache()
-        if self.hparams.cache_inputs:
-            for dataset in list(self.train_sets.values()) + list(self.val_sets.values()):
-                if getattr(dataset, "input_cache", False) is None:  # streams are never cached
-                    cache_inputs(dataset, self._cache_workers)
+        if self.hparams.cache_inputs:  # one pass for all sets: workers are forked once, not per set
+            sets = list(self.train_sets.values()) + list(self.val_sets.values())
+            # streams are never cached
+            cache_inputs_many([d for d in sets if getattr(d, "input_cache", False) is None], self._cache_workers)
 
     def val_classes(self, modality: str) -> Optional[ValClasses]:
         """The classes (names, prompts) the labels of ``modality``'s held-out set name, if any."""
@@ -248,12 +249,11 @@ class PairDataModule(pl.LightningDataModule):
                 [(f"val-{m}", d) for m, d in self.val_sets.items()]
         if shared and not first:
             trainer.strategy.barrier("pivot-cache")  # wait for local rank 0 to write the files
-        pivot_hash = state_dict_hash(self._pivot)  # once for all data sets
-        for name, dataset in named:
-            if dataset.pivot_cache is not None:
-                continue
-            dataset.pivot_cache = self.cache.get(self._pivot, dataset, name, self._data_configs[self._pivot_modality], device,
-                                                 pivot_hash=pivot_hash)
+        named = [(name, dataset) for name, dataset in named if dataset.pivot_cache is None]
+        # every miss in one pass over all their images: workers are forked once, not per data set
+        found = self.cache.get_many(self._pivot, named, self._data_configs[self._pivot_modality], device)
+        for (name, dataset), cached in zip(named, found):
+            dataset.pivot_cache = cached
             if dataset.pivot_cache.skipped:
                 log.warning("%s: %d image(s) unreadable while caching: %s", name, len(dataset.pivot_cache.skipped),
                             ", ".join(s for s, _ in dataset.pivot_cache.skipped[:20]))

@@ -152,14 +152,11 @@ class PairDataset(Dataset):
 def cache_inputs(dataset: PairDataset, num_workers: int = 0, batch_size: int = 64) -> None:
     """Preprocess every X item once and keep the tensors in memory, so later epochs skip
     decoding and feature extraction; an augmented set keeps the decoded signals instead, and
-    augments and extracts features from them afresh in every pass."""
-    from imagebind_lite.training.cache_pass import load_all
+    augments and extracts features from them afresh in every pass. (Several data sets: one
+    pass for all, ``cache_many.cache_inputs_many``.)"""
+    from imagebind_lite.training.cache_many import cache_inputs_many
 
-    items = load_all(_InputView(dataset), num_workers, batch_size)
-    fail_on_bad(split_bad(items, lambda item: item[0])[1], dataset.on_bad_sample)
-    # labels too: reading one may cost a full decode (the world renders the whole sample)
-    dataset.input_cache = [tensor for tensor, _ in items]
-    dataset.label_cache = [label for _, label in items]
+    cache_inputs_many([dataset], num_workers, batch_size)
 
 
 class _PairsView(Dataset):

@@ -16,17 +16,16 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
-from torch.utils.data import DataLoader
 
 from imagebind_lite.atomic import atomic_path
-from imagebind_lite.data.bad_samples import fail_on_bad, split_bad
 from imagebind_lite.towers.files import with_files_digest
+from imagebind_lite.training.cache_many import embed_many
 from imagebind_lite.training.datasets import PairDataset
 
 log = logging.getLogger(__name__)
@@ -77,39 +76,15 @@ def cache_key(pivot: Union[nn.Module, str], data_config: dict, dataset_fingerpri
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _collate_images(items):
-    good, bad = split_bad(items, lambda item: item[1])
-    ids = [sid for sid, _ in good]
-    return ids, (torch.stack([image for _, image in good]) if good else None), bad
-
-
 @torch.no_grad()
 def compute_pivot_embeddings(pivot: nn.Module, dataset: PairDataset, batch_size: int = 256,
                              num_workers: int = 0, device: Optional[torch.device] = None) -> PivotEmbeddings:
     """Embed every image of ``dataset`` once with the pivot in eval mode, without gradients."""
-    if device is not None:  # setup runs before Lightning moves the module: bring the pivot along
-        pivot.to(device)
-    device = next(pivot.parameters()).device
-    was_training = pivot.training
-    pivot.eval()
-    loader = DataLoader(dataset.images(), batch_size=batch_size, num_workers=num_workers,
-                        collate_fn=_collate_images)
-    ids, chunks, skipped = [], [], []
-    try:
-        for batch_ids, images, bad in loader:
-            fail_on_bad(bad, dataset.on_bad_sample)
-            skipped.extend((b.source, b.message) for b in bad)
-            if images is not None:
-                ids.extend(batch_ids)
-                chunks.append(pivot(images.to(device)).float().cpu())
-    finally:
-        pivot.train(was_training)
-    embeddings = torch.cat(chunks) if chunks else torch.empty(0, 0)
-    return PivotEmbeddings(ids, embeddings, skipped)
+    return PivotEmbeddings(*embed_many(pivot, [dataset], batch_size, num_workers, device)[0])
 
 
 class PivotCache:
-    """Finds or computes the pivot embeddings of a pair data set (memory, then disk)."""
+    """Finds or computes the pivot embeddings of pair data sets (memory, then disk)."""
 
     def __init__(self, cache_dir: Optional[str] = None, batch_size: int = 256, num_workers: int = 0):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None  # None: memory only
@@ -127,25 +102,55 @@ class PivotCache:
             pivot_hash: Optional[str] = None) -> Optional[PivotEmbeddings]:
         """Cached embeddings for ``dataset``; computed (and saved) on a miss when ``compute``.
         ``pivot_hash``: ``state_dict_hash(pivot)`` if already known (hashing a ViT-H takes s)."""
-        key = cache_key(pivot_hash or pivot, data_config, dataset.fingerprint())
-        if key in self._memory:
-            self.hits += 1
-            return self._memory[key]
-        path = self.path_for(name, key)
-        loaded = _load(path, key) if path is not None else None
-        if loaded is None and not compute:
-            return None
-        if loaded is not None:
-            self.hits += 1
-            log.info("pivot cache hit for %s: %s", name, path)
-        else:
-            self.misses += 1
+        return self.get_many(pivot, [(name, dataset)], data_config, device, compute, pivot_hash)[0]
+
+    def get_many(self, pivot: nn.Module, named: Sequence[Tuple[str, PairDataset]], data_config: dict,
+                 device: Optional[torch.device] = None, compute: bool = True,
+                 pivot_hash: Optional[str] = None) -> List[Optional[PivotEmbeddings]]:
+        """``get`` for each ``(name, dataset)``, with every miss computed in one pass over all
+        their images (one set of worker processes, not one per data set). Data sets with one
+        key (one data, e.g. the held-out sets of several pairs) are computed once: the first
+        counts the miss and is saved under its name, the others count hits, as one by one."""
+        if not named:  # nothing to hash the pivot for (seconds for a ViT-H)
+            return []
+        pivot_hash = pivot_hash or state_dict_hash(pivot)  # once for all data sets
+        keys = [cache_key(pivot_hash, data_config, dataset.fingerprint()) for _, dataset in named]
+        missing: Dict[str, Tuple[str, PairDataset]] = {}  # key -> the first (name, dataset) with it
+        for (name, dataset), key in zip(named, keys):
+            if key in self._memory or key in missing:
+                self.hits += 1
+                continue
+            path = self.path_for(name, key)
+            loaded = _load(path, key) if path is not None else None
+            if loaded is not None:
+                self.hits += 1
+                log.info("pivot cache hit for %s: %s", name, path)
+                self._memory[key] = loaded
+            elif compute:
+                missing[key] = (name, dataset)
+        if missing:
+            self._compute(pivot, missing, device)
+        return [self._memory.get(key) for key in keys]
+
+    def _compute(self, pivot: nn.Module, missing: Dict[str, Tuple[str, PairDataset]],
+                 device: Optional[torch.device]) -> None:
+        """Embed the missing data sets in one pass; each is saved as soon as it is complete, so
+        one whose images all passed is kept even if a later one fails."""
+        keys = list(missing)
+        for name, dataset in missing.values():
             log.info("pivot cache miss for %s: embedding %d images once", name, len(dataset))
-            loaded = compute_pivot_embeddings(pivot, dataset, self.batch_size, self.num_workers, device)
+
+        def done(index: int, embedded) -> None:
+            key = keys[index]
+            result = PivotEmbeddings(*embedded)
+            self.misses += 1
+            path = self.path_for(missing[key][0], key)
             if path is not None:
-                _save(path, key, loaded)
-        self._memory[key] = loaded
-        return loaded
+                _save(path, key, result)
+            self._memory[key] = result
+
+        datasets = [dataset for _, dataset in missing.values()]
+        embed_many(pivot, datasets, self.batch_size, self.num_workers, device, done)
 
 
 def _save(path: Path, key: str, cached: PivotEmbeddings) -> None:
