@@ -6,6 +6,7 @@ import torch
 
 import imagebind_lite as ib
 from imagebind_lite.cli import main
+from imagebind_lite.demo.config import ALIGNED
 from imagebind_lite.retrieval import EmbeddingIndex
 
 
@@ -72,9 +73,14 @@ def test_headline_reports_the_evaluation_it_ran(demo_dir):
     assert headline["chance_top1"] == 1.0 / len(evaluation["classes"])
     assert headline["attributes"]["tempo_bin"]["audio (direct)"] == \
         direct["attributes"]["tempo_bin"]["zero_shot"]["audio"]["top1"]
-    # every stage trained through the one trainer factory: a resumable last.ckpt each
-    for stage in ("pivot", "align", "direct"):
-        assert [p.name for p in (demo_dir / "checkpoints" / stage).iterdir()] == ["last.ckpt"]
+    # every run trained through the one trainer factory: a resumable last.ckpt each; the five
+    # pairs in one alignment run, or in two side by side (Linux CPU), "align-<its pairs>"
+    runs = sorted(p.name for p in (demo_dir / "checkpoints").iterdir())
+    aligned = [name.split("-")[1:] or list(ALIGNED) for name in runs if name.startswith("align")]
+    assert "pivot" in runs and "direct" in runs and sorted(sum(aligned, [])) == sorted(ALIGNED)
+    for run in runs:
+        assert [p.name for p in (demo_dir / "checkpoints" / run).iterdir()] == ["last.ckpt"]
+    assert not (demo_dir / "model_parts").exists()  # combined into model/, then removed
 
 
 def test_the_demo_index_is_served_out_of_the_box(demo_dir, tmp_path, monkeypatch):

@@ -1,13 +1,16 @@
-"""The demo's second process: the direct baseline and the preview run beside the alignment."""
+"""The demo's second process: some of the pairs and the direct baseline train beside the alignment."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 
 import pytest
 import torch
 
-from imagebind_lite.demo import DemoConfig, stages
+from imagebind_lite import load_model
+from imagebind_lite.demo import DemoConfig, stages, world_stage
+from imagebind_lite.demo.config import ALIGNED
 from imagebind_lite.demo.background import BesideJob, can_run_beside
 from imagebind_lite.demo.runner import StageClock, _align_and_direct
 from imagebind_lite.errors import InputError
@@ -49,40 +52,72 @@ def test_a_killed_job_is_an_error_not_a_hang():
         BesideJob("probe", _dies).result()
 
 
+def _probe_model(config, modalities, tag):
+    """A small real saved model (one shared pivot, fresh encoders for ``modalities``), plus a
+    note of where (process, intra-op threads) it was made."""
+    from imagebind_lite import MultiModalModel, create_encoder, save_model
+
+    torch.manual_seed(0)  # the same pivot in every process, as a frozen pivot is
+    encoders = {"vision": create_encoder("vision/tiny"), **{m: create_encoder(f"{m}/tiny") for m in modalities}}
+    target = config.out_dir / ("direct_baseline" if tag == "direct" else f"model_parts/{tag}")
+    save_model(MultiModalModel(encoders), target)
+    (config.out_dir / f"where-{tag}.json").write_text(json.dumps(_where(tag)))
+    return target
+
+
 @pytest.fixture
 def stub_stages(monkeypatch):
-    """The stages replaced by probes that say where (process, intra-op threads) they ran."""
-    def align(config, pivot, paths, callbacks=()):
-        for callback in callbacks:  # as the Trainer would once training starts
-            callback.on_train_start(None, None)
-        return _where("align")
+    """The training stages replaced by probes that save small real models and say where they ran."""
+    def align(config, pivot, paths, callbacks=(), modalities=ALIGNED):
+        for callback in callbacks:  # as the Trainer would at each batch
+            callback.on_train_batch_start(None, None, None, 0)
+        return _probe_model(config, modalities, "align-" + "-".join(modalities))
 
     monkeypatch.setattr(stages, "align_stage", align)
-    monkeypatch.setattr(stages, "direct_baseline_stage", lambda config, paths: _where("direct"))
-    monkeypatch.setattr(stages, "preview_stage", lambda config: _where("preview"))
+    monkeypatch.setattr(stages, "direct_baseline_stage", lambda config, paths: _probe_model(config, ["audio"], "direct"))
+    monkeypatch.setattr(world_stage, "preview_stage", lambda config: _where("preview"))
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
 
 
+def _where_made(out_dir, tag):
+    return json.loads((out_dir / f"where-{tag}.json").read_text())
+
+
 @needs_fork
-def test_the_direct_baseline_trains_in_a_second_process_while_the_alignment_keeps_one_thread(stub_stages, tmp_path):
+def test_the_second_process_aligns_its_pairs_and_trains_the_baseline_and_the_parts_combine(stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()
-    align, direct, seconds = _align_and_direct(DemoConfig(out_dir=tmp_path), clock, tmp_path, {}, beside=True)
-    assert align["pid"] == os.getpid() and align["threads"] == 1
-    assert direct["pid"] != os.getpid() and direct["threads"] == 1
+    config = DemoConfig(out_dir=tmp_path, beside_pairs=("thermal", "imu"))
+    model_dir, direct_dir, seconds = _align_and_direct(config, clock, tmp_path, {}, beside=True)
+    here, there = _where_made(tmp_path, "align-text-audio-depth"), _where_made(tmp_path, "align-thermal-imu")
+    assert here["pid"] == os.getpid() and here["threads"] == 1
+    assert there["pid"] != os.getpid() and there["threads"] == 1
+    assert _where_made(tmp_path, "direct")["pid"] == there["pid"]
     assert seconds is not None and torch.get_num_threads() == 2  # restored after the stage
     assert list(clock.seconds) == ["align text, audio, depth, thermal, imu with images only",
                                    "train the direct audio-text baseline"]
+    assert model_dir == tmp_path / "model" and not (tmp_path / "model_parts" / "align-thermal-imu").exists()
+    assert sorted(load_model(model_dir).modalities) == sorted(("vision",) + ALIGNED)
+    assert load_model(direct_dir).modalities == ["vision", "audio"]
+
+
+@needs_fork
+def test_with_no_pairs_beside_all_five_align_here_and_only_the_baseline_trains_there(stub_stages, tmp_path):
+    config = DemoConfig(out_dir=tmp_path, beside_pairs=())
+    model_dir, _, _ = _align_and_direct(config, StageClock(), tmp_path, {}, beside=True)
+    assert model_dir == tmp_path / "model_parts" / ("align-" + "-".join(ALIGNED))
+    assert _where_made(tmp_path, "direct")["pid"] != os.getpid()
 
 
 def test_without_a_second_process_the_stages_run_in_line_with_every_thread(stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()
-    align, direct, seconds = _align_and_direct(DemoConfig(out_dir=tmp_path), clock, tmp_path, {}, beside=False)
-    assert align["pid"] == direct["pid"] == os.getpid() and align["threads"] == direct["threads"] == 2
-    assert seconds is None and len(clock.seconds) == 2
+    _align_and_direct(DemoConfig(out_dir=tmp_path), clock, tmp_path, {}, beside=False)
+    made = [_where_made(tmp_path, tag) for tag in ("align-" + "-".join(ALIGNED), "direct")]
+    assert all(m["pid"] == os.getpid() and m["threads"] == 2 for m in made)
+    assert len(clock.seconds) == 2
 
 
 def _sleeps(seconds):
@@ -93,13 +128,13 @@ def _sleeps(seconds):
 
 
 @needs_fork
-def test_the_job_starts_with_training_and_the_alignment_gets_its_threads_back_once_it_is_done():
+def test_the_alignment_gets_its_threads_back_once_the_job_is_done():
     threads = torch.get_num_threads()
     try:
         job = BesideJob("probe", _sleeps, 30.0)
-        callback = job.alongside_training(2)
+        callback = job.threads_back_when_done(2)
         torch.set_num_threads(1)
-        callback.on_train_start(None, None)
+        job.start()
         callback.on_train_batch_start(None, None, None, 0)
         assert torch.get_num_threads() == 1 and not job.done()  # still running: keep one thread
         job.stop()

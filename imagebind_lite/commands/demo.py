@@ -17,9 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from imagebind_lite.demo import DemoConfig, run_demo
-    from imagebind_lite.demo.logs import quiet_lightning
 
-    quiet_lightning()
     changes = dict(out_dir=args.out, seed=args.seed, num_concepts=args.num_concepts,
                    pivot_weights=args.pivot_weights, progress=not args.no_progress)
     config = DemoConfig.quick(**changes) if args.quick else DemoConfig(**changes)

@@ -1,12 +1,12 @@
 """Work that runs beside the alignment stage, in a second process on one intra-op thread.
 
-The alignment's five small encoders gain nothing from a second intra-op thread on a 2-core CPU
-(the quick demo's alignment took 19.5 s on one thread and on two: its steps are many small
-operations), so one core sat idle for the longest stage. The direct baseline and the world
-preview need only the written world, so they run there instead, in a forked copy of this
-process, while the alignment keeps the other core. Where forking is unsafe or pointless (not
-Linux, or an accelerator: CUDA cannot be used again in a forked child), they run in line later,
-exactly as before.
+The alignment's small encoders gain nothing from a second intra-op thread on a 2-core CPU (the
+quick demo's five-pair alignment took 19.5 s on one thread and on two: its steps are many
+small matrix products, each too small to split), while two processes each get a whole core. So
+the demo forks a copy of itself that aligns some of the pairs and then trains the direct
+baseline (both need only the written world and the pivot), while the first process aligns the
+rest. Where forking is unsafe or pointless (not Linux, or an accelerator: CUDA cannot be used
+again in a forked child), one process does it all, one run after the other.
 """
 from __future__ import annotations
 
@@ -72,27 +72,22 @@ class BesideJob:
             raise RuntimeError(f"{self.name} stopped without a result (exit code {self._process.exitcode})") from None
         self._process.join()
         if status == "error":
-            raise RuntimeError(f"{self.name} failed in its process beside the alignment:\n{payload}")
+            raise RuntimeError(f"{self.name} failed in its second process:\n{payload}")
         return payload
 
-    def alongside_training(self, threads: int):
-        """A Lightning callback for the alignment's run: it starts this job when training starts
-        (after the run's own decoding pass, which uses every core) and, once the job has
-        finished, goes back to ``threads`` intra-op threads (the full demo's alignment is ~9 %
-        faster on two)."""
+    def threads_back_when_done(self, threads: int):
+        """A Lightning callback for the first process's run: once this job has finished, it goes
+        back to ``threads`` intra-op threads (the full demo's alignment is ~9 % faster on two)."""
         import lightning.pytorch as pl
 
         job = self
 
-        class BesideTraining(pl.Callback):
-            def on_train_start(self, trainer, pl_module):
-                job.start()
-
+        class ThreadsBackWhenDone(pl.Callback):
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
                 if torch.get_num_threads() != threads and job.done():
                     torch.set_num_threads(threads)
 
-        return BesideTraining()
+        return ThreadsBackWhenDone()
 
     def stop(self) -> None:
         """End the job if it is still running (the demo is failing or interrupted)."""

@@ -87,39 +87,84 @@ def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, A
     return out
 
 
+ALIGN_STAGE = "align text, audio, depth, thermal, imu with images only"
+
+
 def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path],
                       beside: bool):
-    """Stages 3 and 4. On a Linux CPU run the direct baseline (and the world preview) train in a
-    second process while the alignment runs on one intra-op thread, which is all it uses
-    (background.py); elsewhere the two stages run one after the other. Returns the alignment's
-    and the baseline's model directories and how long the job beside the alignment took (None
-    when there was none)."""
+    """Stages 3 and 4. On a Linux CPU run a second process aligns ``config.beside_pairs``, trains
+    the direct baseline and draws the world preview while this one aligns the other
+    pairs on one intra-op thread (all they use: background.py); the two alignments are combined
+    into one model. Elsewhere one run aligns all five, then the baseline trains. Returns the
+    model's and the baseline's directories and how long the second process took (None without one)."""
+    from imagebind_lite.demo import stages
+
+    if not beside:
+        with clock.stage(ALIGN_STAGE):
+            model_dir = stages.align_stage(config, pivot_dir, world_paths)
+        with clock.stage("train the direct audio-text baseline"):
+            return model_dir, stages.direct_baseline_stage(config, world_paths), None
+    return _align_and_direct_beside(config, clock, pivot_dir, world_paths)
+
+
+def _align_and_direct_beside(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path]):
+    import shutil
+
     import torch
 
+    from imagebind_lite.combine import combine_models
     from imagebind_lite.demo import stages
     from imagebind_lite.demo.background import BesideJob
     from imagebind_lite.threads import one_intra_op_thread
 
-    align = "align text, audio, depth, thermal, imu with images only"
-    if not beside:
-        with clock.stage(align):
-            model_dir = stages.align_stage(config, pivot_dir, world_paths)
-        with clock.stage("train the direct audio-text baseline"):
-            return model_dir, stages.direct_baseline_stage(config, world_paths), None
+    here = tuple(m for m in ALIGNED if m not in config.beside_pairs)
+    there = ", ".join(config.beside_pairs)
+    job = BesideJob(f"the {there} alignment and the direct baseline" if there else "the direct baseline",
+                    stages.beside_alignment, config, pivot_dir, world_paths)
     threads = torch.get_num_threads()
-    job = BesideJob("the direct audio-text baseline", stages.beside_alignment, config, world_paths)
+    note = (f"{there} and the direct baseline train" if there else "the direct baseline trains") + \
+        " beside it, in a second process"
     try:
-        with clock.stage(align, "the direct baseline trains beside it, in a second process"), one_intra_op_thread():
-            model_dir = stages.align_stage(config, pivot_dir, world_paths, [job.alongside_training(threads)])
-        with clock.stage("train the direct audio-text baseline", "waiting for it to finish beside the alignment"):
-            direct_dir = job.result()["direct"]
+        with clock.stage(ALIGN_STAGE, note), one_intra_op_thread():
+            job.start()
+            part = stages.align_stage(config, pivot_dir, world_paths, [job.threads_back_when_done(threads)], here)
+        with clock.stage("train the direct audio-text baseline", "waiting for the second process"):
+            result = job.result()
     finally:
         job.stop()
-    return model_dir, direct_dir, round(job.seconds, 2)
+    if result["align"] is None:  # all five aligned here, straight into the model directory
+        return part, result["direct"], round(job.seconds, 2)
+    model_dir = combine_models([part, result["align"]], config.out_dir / "model")
+    shutil.rmtree(config.out_dir / "model_parts", ignore_errors=True)
+    return model_dir, result["direct"], round(job.seconds, 2)
+
+
+def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:
+    """Stage 1. With a second process the world is written there while this one imports
+    Lightning and the training stages (6-7 s on 2 cores, which would otherwise come after the
+    writing): the stages' module is imported here, not before."""
+    from imagebind_lite.demo import world_stage
+    from imagebind_lite.demo.logs import quiet_lightning
+
+    if not beside:
+        quiet_lightning()
+        paths = world_stage.write_world_stage(config)
+        world_stage.preview_stage(config)  # else drawn by the alignment's second process
+        return paths
+    from imagebind_lite.demo.background import BesideJob
+
+    job = BesideJob("the world's writing", world_stage.write_world_stage, config)
+    try:
+        job.start()
+        quiet_lightning()
+        from imagebind_lite.demo import stages  # noqa: F401 - its Lightning imports, meanwhile
+
+        return job.result()
+    finally:
+        job.stop()
 
 
 def run_demo(config: DemoConfig) -> Dict[str, Any]:
-    from imagebind_lite.demo import stages
     from imagebind_lite.demo.background import can_run_beside
     from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
     from imagebind_lite.demo.summary import print_summary, write_summary
@@ -127,10 +172,10 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
     config.out_dir.mkdir(parents=True, exist_ok=True)
     beside = config.beside and can_run_beside()
     clock = StageClock()
-    with clock.stage("write the synthetic world to files"):
-        world_paths = stages.write_world_stage(config)
-        if not beside:  # else it is drawn beside the alignment
-            stages.preview_stage(config)
+    with clock.stage("write the synthetic world to files", "Lightning loads meanwhile" if beside else ""):
+        world_paths = _write_world(config, beside)
+    from imagebind_lite.demo import stages
+
     pivot_stage = ("load the given pivot weights and freeze them" if config.pivot_weights
                    else "pretrain the pivot image encoder and freeze it")
     with clock.stage(pivot_stage):

@@ -1,15 +1,16 @@
 """The demo's training stages, each a plain Lightning run (the same path as ``imagebind-lite fit``).
 
-1. write the synthetic world to files and manifests;
+1. write the synthetic world to files and manifests (world_stage.py: it needs no Lightning);
 2. pretrain the pivot image encoder (the stand-in for CLIP weights) and freeze it;
-3. align text, audio, depth, thermal and IMU, each only against images, in one multi-pair run
-   with the pivot-embedding cache;
+3. align text, audio, depth, thermal and IMU, each only against images, with the
+   pivot-embedding cache: one multi-pair run, or two side by side (``beside_alignment``) whose
+   models are then combined, since no pair's gradient ever reaches another pair's encoder;
 4. train the direct baseline: the same two encoders (tiny audio and text, from scratch) trained
    together on (audio, text) pairs, with the same per-modality budget as the alignment: the
    ceiling emergent audio-text alignment is reported against (emergent / direct ratio).
 
-4 needs only the written world, so ``beside_alignment`` can run it (and the preview) in a second
-process during 3 (runner.py, background.py).
+4 needs only the written world, so ``beside_alignment`` runs it in the second process too
+(runner.py, background.py).
 """
 from __future__ import annotations
 
@@ -47,35 +48,16 @@ def _seed_stage(config: DemoConfig, stage: int) -> None:
     pl.seed_everything(config.seed * 1000 + stage, workers=True, verbose=False)
 
 
-def _world(config: DemoConfig):
-    from imagebind_lite.data.world import SyntheticWorld, WorldConfig
+def beside_alignment(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Dict[str, Path]:
+    """The second process's share of stages 3 and 4: the ``config.beside_pairs`` alignment, the
+    direct baseline, then the world preview. No progress bars (they would interleave with the
+    main ones) and no decoding workers (the process has one core)."""
+    from imagebind_lite.demo.world_stage import preview_stage
 
-    return SyntheticWorld(WorldConfig(num_concepts=config.num_concepts, seed=config.seed,
-                                      image_size=config.image_size))
-
-
-def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
-    from imagebind_lite.data.world import write_world
-
-    sizes = {m: config.pairs_per_modality for m in ALIGNED}
-    sizes.update(eval=config.eval_size, audio_text=config.direct_pairs)
-    return write_world(_world(config), config.out_dir / "world", sizes=sizes, progress=config.progress,
-                       workers=config.world_workers)
-
-
-def preview_stage(config: DemoConfig) -> Path:
-    """The world's contact sheet (matplotlib: ~2 s, so it is drawn beside the alignment when it can be)."""
-    from imagebind_lite.data.world import render_preview
-
-    return render_preview(_world(config), config.out_dir / "world_preview.png", n=6)
-
-
-def beside_alignment(config: DemoConfig, world_paths: Dict[str, Path]) -> Dict[str, Path]:
-    """What needs only the written world: the direct baseline, then the preview. Run in a second
-    process beside the alignment: no progress bars (they would interleave with the main ones)
-    and no decoding workers (the job has one core)."""
     quiet = dataclasses.replace(config, progress=False, cache_workers=0)
-    return {"direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
+    pairs = tuple(config.beside_pairs)
+    return {"align": align_stage(quiet, pivot_dir, world_paths, modalities=pairs) if pairs else None,
+            "direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
 
 
 def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
@@ -93,20 +75,23 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     return target
 
 
-def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path], callbacks=()) -> Path:
-    """All five (image, X) pairs in one run: each pair its own loss and temperature."""
+def align_stage(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path], callbacks=(),
+                modalities=ALIGNED) -> Path:
+    """The (image, X) pairs of ``modalities`` in one run, each its own loss and temperature;
+    exported to ``out_dir/model`` when all five train here, else to a part to be combined."""
     from imagebind_lite.training import AlignmentModule, PairDataModule
 
     _seed_stage(config, 2)
-    target = config.out_dir / "model"
-    module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in ALIGNED}, lr=config.lr,
+    name = "align" if tuple(modalities) == ALIGNED else "align-" + "-".join(modalities)
+    target = config.out_dir / ("model" if name == "align" else f"model_parts/{name}")
+    module = AlignmentModule(pivot=str(pivot_dir), modalities={m: "tiny" for m in modalities}, lr=config.lr,
                              warmup_steps=20, encoder_overrides=_audio_overrides(config))
-    data = PairDataModule(manifests={m: str(world_paths[m]) for m in ALIGNED},
-                          val_manifests={m: str(world_paths["eval"]) for m in ALIGNED},
+    data = PairDataModule(manifests={m: str(world_paths[m]) for m in modalities},
+                          val_manifests={m: str(world_paths["eval"]) for m in modalities},
                           batch_size=config.batch_size, num_workers=config.num_workers, cache_inputs=True,
                           use_pivot_cache=True, cache_dir=str(config.out_dir / "cache"), on_bad_sample="skip",
                           seed=config.seed, class_prompts=str(world_paths["world"]), cache_workers=config.cache_workers)
-    _trainer(config, "align", config.align_epochs, export_dir=target, callbacks=list(callbacks)).fit(module, data)
+    _trainer(config, name, config.align_epochs, export_dir=target, callbacks=list(callbacks)).fit(module, data)
     return target
 
 

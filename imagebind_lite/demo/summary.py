@@ -62,8 +62,10 @@ def write_summary(out_dir: Path, metrics: Dict[str, Any]) -> Path:
     lines += [f"| {name} | {sec:.1f} |" for name, sec in metrics["stage_seconds"].items()]
     lines += [f"| **total** | {metrics['total_seconds']:.1f} |", ""]
     if metrics.get("beside_alignment_seconds") is not None:
-        lines += [f"The direct baseline and the preview took {metrics['beside_alignment_seconds']:.1f} s "
-                  "in a second process beside the alignment.", ""]
+        pairs = metrics["config"].get("beside_pairs") or []
+        work = (f"the {', '.join(pairs)} alignment, " if pairs else "") + "the direct baseline and the preview"
+        lines += [f"A second process did {work} in {metrics['beside_alignment_seconds']:.1f} s, beside the "
+                  "alignment of the other pairs (the two alignments were then combined into `model/`).", ""]
     lines += [f"Peak memory: {metrics['peak_memory_mb']:.0f} MiB.", "",
               "Full metrics: `demo_metrics.json`, `evaluation/report.md`, `evaluation/metrics.json`; "
               "saved model: `model/` (`imagebind_lite.load_model`); index: `index/`.", "",
