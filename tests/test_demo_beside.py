@@ -111,6 +111,13 @@ def test_with_no_pairs_beside_all_five_align_here_and_only_the_baseline_trains_t
     assert _where_made(tmp_path, "direct")["pid"] != os.getpid()
 
 
+def test_beside_pairs_must_leave_the_first_process_some_pairs():
+    with pytest.raises(InputError, match="not all of them"):
+        DemoConfig(beside_pairs=ALIGNED)
+    with pytest.raises(InputError, match="sonar"):
+        DemoConfig(beside_pairs=("imu", "sonar"))
+
+
 def test_without_a_second_process_the_stages_run_in_line_with_every_thread(stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()

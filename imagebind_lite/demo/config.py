@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from imagebind_lite.errors import InputError
+
 ALIGNED = ("text", "audio", "depth", "thermal", "imu")  # each trained only against images
 
 
@@ -51,6 +53,13 @@ class DemoConfig:
         small = dict(pairs_per_modality=800, eval_size=160, direct_pairs=800, pivot_images=2400,
                      pivot_epochs=4, align_epochs=8, direct_epochs=8, batch_size=64)
         return cls(**{**small, **changes})
+
+    def __post_init__(self):
+        self.beside_pairs = tuple(self.beside_pairs)
+        unknown = sorted(set(self.beside_pairs) - set(ALIGNED))
+        if unknown or len(set(self.beside_pairs)) == len(ALIGNED):
+            raise InputError(f"beside_pairs must name some of the aligned pairs {ALIGNED}, not all of them "
+                             f"(the first process aligns the rest); got {self.beside_pairs}")
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
