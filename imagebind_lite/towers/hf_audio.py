@@ -53,7 +53,7 @@ def load_pretrained(directory: Path) -> nn.Module:
     import transformers
 
     try:
-        return getattr(transformers, arch).from_pretrained(str(directory), local_files_only=True)
+        return getattr(transformers, arch).from_pretrained(str(directory), **hf_tower.loading_options())
     except Exception as exc:
         raise CheckpointError(
             f"cannot load a Hugging Face model from {directory}: {type(exc).__name__}: {exc}") from exc

@@ -53,6 +53,21 @@ def from_hub(repo_id: str) -> Path:
         raise CheckpointError(f"cannot fetch {repo_id!r} from the Hugging Face hub: {type(exc).__name__}: {exc}") from exc
 
 
+def loading_options() -> dict:
+    """Keyword arguments for every ``from_pretrained`` of a model: local files only, and no hub
+    kernels. Since transformers 5.25, with the ``kernels`` package installed, loading swaps
+    layers for kernels fetched from the Hugging Face hub by default: network at load time,
+    computations other than the weights' own, and an error on the meta device that saved
+    models are loaded onto. Older versions accept the argument (default off) or, before 5,
+    never had kernels."""
+    import transformers
+
+    options = {"local_files_only": True}
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        options["use_kernels"] = False
+    return options
+
+
 def load_model(directory: Path) -> nn.Module:
     """``AutoModel`` with its weights from a local ``save_pretrained`` directory."""
     from transformers import AutoModel
@@ -60,7 +75,7 @@ def load_model(directory: Path) -> nn.Module:
     if not (directory / CONFIG_FILE).is_file():
         raise CheckpointError(f"{directory} is not a Hugging Face model directory: {CONFIG_FILE} is missing")
     try:
-        return AutoModel.from_pretrained(str(directory), local_files_only=True)
+        return AutoModel.from_pretrained(str(directory), **loading_options())
     except Exception as exc:  # unknown architectures, weights that do not fit the config, unreadable files
         raise CheckpointError(f"cannot load a Hugging Face model from {directory}: {type(exc).__name__}: {exc}") from exc
 
