@@ -157,7 +157,11 @@ def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:
     try:
         job.start()
         quiet_lightning()
-        from imagebind_lite.demo import stages  # noqa: F401 - its Lightning imports, meanwhile
+        import imagebind_lite.training  # noqa: F401 - what stages 2-4 import, meanwhile
+        from imagebind_lite.demo import stages  # noqa: F401
+        from imagebind_lite.registry import list_modalities
+
+        list_modalities()  # the modalities' own imports (torchaudio, librosa, timm)
 
         return job.result()
     finally:
