@@ -170,8 +170,6 @@ def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:
 
 def run_demo(config: DemoConfig) -> Dict[str, Any]:
     from imagebind_lite.demo.background import can_run_beside
-    from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
-    from imagebind_lite.demo.summary import print_summary, write_summary
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
     beside = config.beside and can_run_beside()
@@ -179,6 +177,9 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
     with clock.stage("write the synthetic world to files", "Lightning loads meanwhile" if beside else ""):
         world_paths = _write_world(config, beside)
     from imagebind_lite.demo import stages
+    # imported after the fork above, so their imports (timm's, 2 s) overlap the world's writing
+    from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
+    from imagebind_lite.demo.summary import print_summary, write_summary
 
     pivot_stage = ("load the given pivot weights and freeze them" if config.pivot_weights
                    else "pretrain the pivot image encoder and freeze it")
