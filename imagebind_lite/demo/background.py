@@ -5,8 +5,9 @@ quick demo's five-pair alignment took 19.5 s on one thread and on two: its steps
 small matrix products, each too small to split), while two processes each get a whole core. So
 the demo forks a copy of itself that aligns some of the pairs and then trains the direct
 baseline (both need only the written world and the pivot), while the first process aligns the
-rest. Where forking is unsafe or pointless (not Linux, or an accelerator: CUDA cannot be used
-again in a forked child), one process does it all, one run after the other.
+rest; before that, another forked copy writes the world while the first imports Lightning.
+Where forking is unsafe or pointless (not Linux, or an accelerator: CUDA cannot be used again in
+a forked child), one process does it all, one run after the other.
 """
 from __future__ import annotations
 
