@@ -13,6 +13,7 @@ the configs merged; the output is written atomically like every saved model.
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import shutil
 from pathlib import Path
@@ -54,8 +55,12 @@ def combine_models(directories: Sequence, out_dir) -> Path:
 def _require_same_encoder(modality: str, first: Path, other: Path, first_config: dict, other_config: dict) -> None:
     same_config = first_config["encoders"][modality] == other_config["encoders"][modality]
     if same_config:
-        mine = load_file(str(first / f"{modality}.safetensors"))
-        theirs = load_file(str(other / f"{modality}.safetensors"))
+        mine, theirs = first / f"{modality}.safetensors", other / f"{modality}.safetensors"
+        # byte-identical files (one pivot saved twice) are compared in chunks, without loading a
+        # large pivot twice into memory; only files that differ in bytes are compared as tensors
+        if filecmp.cmp(mine, theirs, shallow=False):
+            return
+        mine, theirs = load_file(str(mine)), load_file(str(theirs))
         if mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine):
             return
     what = "weights" if same_config else "configs"
@@ -68,6 +73,7 @@ def _write(staging: Path, directories, configs, source: Dict[str, int]) -> None:
     combined = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "embed_dim": configs[0]["embed_dim"],
                 "encoders": {}, "dtypes": {}}
     temperatures = {}
+    recorded = [_temperatures(directory) for directory in directories]
     for modality, index in source.items():
         directory, config = directories[index], configs[index]
         shutil.copy2(directory / f"{modality}.safetensors", staging / f"{modality}.safetensors")
@@ -76,9 +82,8 @@ def _write(staging: Path, directories, configs, source: Dict[str, int]) -> None:
             shutil.copytree(files, staging / files.name)
         combined["encoders"][modality] = config["encoders"][modality]
         combined["dtypes"][modality] = config.get("dtypes", {}).get(modality, "float32")
-        recorded = _temperatures(directory)
-        if modality in recorded:  # the pair's logit scale, from the run that trained it
-            temperatures[modality] = recorded[modality]
+        if modality in recorded[index]:  # the pair's logit scale, from the run that trained it
+            temperatures[modality] = recorded[index][modality]
     (staging / CONFIG_FILE).write_text(json.dumps(combined, indent=2))
     if temperatures:
         (staging / TEMPERATURES_FILE).write_text(json.dumps(temperatures, indent=2))
