@@ -88,6 +88,7 @@ def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, A
 
 
 ALIGN_STAGE = "align text, audio, depth, thermal, imu with images only"
+DIRECT_STAGE = "train the direct audio-text baseline"
 
 
 def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path],
@@ -102,7 +103,7 @@ def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, wo
     if not beside:
         with clock.stage(ALIGN_STAGE):
             model_dir = stages.align_stage(config, pivot_dir, world_paths)
-        with clock.stage("train the direct audio-text baseline"):
+        with clock.stage(DIRECT_STAGE):
             return model_dir, stages.direct_baseline_stage(config, world_paths), None
     return _align_and_direct_beside(config, clock, pivot_dir, world_paths)
 
@@ -128,7 +129,7 @@ def _align_and_direct_beside(config: DemoConfig, clock: StageClock, pivot_dir: P
         with clock.stage(ALIGN_STAGE, note), one_intra_op_thread():
             job.start()
             part = stages.align_stage(config, pivot_dir, world_paths, [job.threads_back_when_done(threads)], here)
-        with clock.stage("train the direct audio-text baseline", "waiting for the second process"):
+        with clock.stage(DIRECT_STAGE, "waiting for the second process"):
             result = job.result()
     finally:
         job.stop()
