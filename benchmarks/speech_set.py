@@ -124,6 +124,7 @@ def record(text: str, voice: str, rng: np.random.Generator, cfg: SpeechSetConfig
 def _image(world: SyntheticWorld, collection: str, index: int, label: int, out: Path, rel: str) -> str:
     sample = world.sample(collection, index)
     assert sample["label"] == label, "world instances cycle through the classes: index % K is the class"
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
     write_png(out / rel, sample["vision"])
     return rel
 
@@ -152,6 +153,7 @@ def _caption_rows(world, start: int, count: int, out: Path, split: str) -> List[
     for i in range(start, start + count):
         sample = world.sample("text", i)
         rel = f"images/captions_{split}/{i:06d}.png"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
         write_png(out / rel, sample["vision"])
         rows.append({"id": f"caption-{i:06d}", "vision": rel, "text": sample["text"], "label": sample["concept"]})
     return rows

@@ -173,3 +173,32 @@ def test_world_files_get_the_mode_the_umask_gives(tmp_path):
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} >= {".wav", ".png", ".csv", ".npy", ".json"}
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o640}
+
+
+def test_an_interrupted_rewrite_leaves_no_manifest_listing_half_written_files(tmp_path, monkeypatch):
+    """Sample files are written in place; the manifest is what makes them visible: an earlier
+    run's manifest goes before the files are rewritten and the new one comes last."""
+    from imagebind_lite.data.world import fileio
+
+    world = SyntheticWorld(WorldConfig(num_concepts=4, seed=1, image_size=16))
+    paths = write_world(world, tmp_path, sizes={"audio": 4, "imu": 4}, progress=False)
+    assert paths["audio"].is_file() and paths["imu"].is_file()
+    written = []
+
+    def write_wav_then_fail(path, audio, rate):
+        if written:
+            path.write_bytes(b"RIFF")  # a truncated file, as a killed writer leaves one
+            raise KeyboardInterrupt
+        written.append(path)
+        real_write_wav(path, audio, rate)
+
+    real_write_wav = fileio.write_wav
+    monkeypatch.setattr(fileio, "write_wav", write_wav_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_world(world, tmp_path, sizes={"audio": 4, "imu": 4}, progress=False)
+    assert not paths["audio"].exists()  # the rewritten collection is not listed any more
+    assert paths["imu"].is_file()  # the untouched one still is (imu comes after audio)
+    monkeypatch.undo()
+    write_world(world, tmp_path, sizes={"audio": 4}, progress=False)
+    rows = _rows(paths["audio"])
+    assert len(rows) == 4 and all(sf.info(str(paths["audio"].parent / r["audio"])).frames > 0 for r in rows)

@@ -7,8 +7,9 @@
     out_dir/eval/manifest.csv                id,label,vision,text,audio,depth,thermal,imu,...
     out_dir/eval/<modality>/*                one instance carries all six
 
-Paths in manifests are relative to the manifest, so a written world can be moved or copied whole. Manifests are written
-last, atomically, so a manifest only ever lists files that were fully written.
+Paths in manifests are relative to the manifest, so a written world can be moved or copied whole.
+A collection's manifest is removed before its files are written and written last, atomically,
+so a manifest only ever lists files that were fully written.
 """
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ def write_collection(world, collection: str, size: int, root: Path, imu_format: 
     from tqdm.auto import tqdm
 
     modalities = world.modalities(collection)
+    manifest = root / "manifest.csv"
+    # the files are written in place (fileio.py): an earlier run's manifest goes first, so no
+    # loader trusts a collection while its files are being rewritten
+    manifest.unlink(missing_ok=True)
     for m in modalities:
         if m != "text":
             (root / m).mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,6 @@ def write_collection(world, collection: str, size: int, root: Path, imu_format: 
                 rows += _write_range(world, collection, a, min(a + CHUNK, size), root, imu_format)
                 bar.update(len(rows) - bar.n)
     columns = ["id", "label", *modalities, "concept", *world.attribute_names()]
-    manifest = root / "manifest.csv"
     write_manifest_csv(manifest, columns, rows)
     log.info("wrote %d %s samples to %s", size, collection, manifest)
     return manifest
