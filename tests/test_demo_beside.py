@@ -1,4 +1,4 @@
-"""The demo's second process: some of the pairs and the direct baseline train beside the alignment."""
+"""The demo's second processes: the direct baseline trains beside the pivot, some pairs align beside the others."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ from imagebind_lite import load_model
 from imagebind_lite.demo import DemoConfig, stages, world_stage
 from imagebind_lite.demo.config import ALIGNED
 from imagebind_lite.demo.background import BesideJob, can_run_beside
-from imagebind_lite.demo.runner import StageClock, _align_and_direct
+from imagebind_lite.demo.background import threads_back_when_done
+from imagebind_lite.demo.runner import StageClock, _align_and_direct, _pivot
 from imagebind_lite.errors import InputError
 
 needs_fork = pytest.mark.skipif(not can_run_beside(), reason="runs beside the alignment only on Linux CPU runs")
@@ -59,7 +60,7 @@ def _probe_model(config, modalities, tag):
 
     torch.manual_seed(0)  # the same pivot in every process, as a frozen pivot is
     encoders = {"vision": create_encoder("vision/tiny"), **{m: create_encoder(f"{m}/tiny") for m in modalities}}
-    target = config.out_dir / ("direct_baseline" if tag == "direct" else f"model_parts/{tag}")
+    target = config.out_dir / {"direct": "direct_baseline", "pivot": "pivot"}.get(tag, f"model_parts/{tag}")
     save_model(MultiModalModel(encoders), target)
     (config.out_dir / f"where-{tag}.json").write_text(json.dumps(_where(tag)))
     return target
@@ -73,9 +74,16 @@ def stub_stages(monkeypatch):
             callback.on_train_batch_start(None, None, None, 0)
         return _probe_model(config, modalities, "align-" + "-".join(modalities))
 
+    def pivot(config, paths, callbacks=()):
+        for callback in callbacks:
+            callback.on_train_batch_start(None, None, None, 0)
+        return _probe_model(config, [], "pivot")
+
     monkeypatch.setattr(stages, "align_stage", align)
+    monkeypatch.setattr(stages, "pretrain_pivot_stage", pivot)
     monkeypatch.setattr(stages, "direct_baseline_stage", lambda config, paths: _probe_model(config, ["audio"], "direct"))
-    monkeypatch.setattr(world_stage, "preview_stage", lambda config: _where("preview"))
+    monkeypatch.setattr(world_stage, "preview_stage",
+                        lambda config: (config.out_dir / "where-preview.json").write_text(json.dumps(_where("preview"))))
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
@@ -86,17 +94,26 @@ def _where_made(out_dir, tag):
 
 
 @needs_fork
-def test_the_second_process_aligns_its_pairs_and_trains_the_baseline_and_the_parts_combine(stub_stages, tmp_path):
+def test_the_baseline_trains_beside_the_pivot_and_some_pairs_beside_the_others_and_the_parts_combine(
+        stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()
     config = DemoConfig(out_dir=tmp_path, beside_pairs=("thermal", "imu"))
-    model_dir, direct_dir, seconds = _align_and_direct(config, clock, tmp_path, {}, beside=True)
+    pivot_dir, direct_job = _pivot(config, clock, {}, beside=True)
+    pivot_made = _where_made(tmp_path, "pivot")
+    assert pivot_dir == tmp_path / "pivot" and pivot_made["pid"] == os.getpid() and pivot_made["threads"] == 1
+    assert torch.get_num_threads() == 2  # restored after the stage
+    model_dir, direct_dir, seconds = _align_and_direct(config, clock, pivot_dir, {}, direct_job)
     here, there = _where_made(tmp_path, "align-text-audio-depth"), _where_made(tmp_path, "align-thermal-imu")
+    direct = _where_made(tmp_path, "direct")
     assert here["pid"] == os.getpid() and here["threads"] == 1
     assert there["pid"] != os.getpid() and there["threads"] == 1
-    assert _where_made(tmp_path, "direct")["pid"] == there["pid"]
-    assert seconds is not None and torch.get_num_threads() == 2  # restored after the stage
-    assert list(clock.seconds) == ["align text, audio, depth, thermal, imu with images only",
+    assert direct["pid"] not in (os.getpid(), there["pid"]) and direct["threads"] == 1
+    assert _where_made(tmp_path, "preview")["pid"] == direct["pid"]
+    assert set(seconds) == {"direct baseline and world preview", "thermal, imu alignment"}
+    assert torch.get_num_threads() == 2
+    assert list(clock.seconds) == ["pretrain the pivot image encoder and freeze it",
+                                   "align text, audio, depth, thermal, imu with images only",
                                    "train the direct audio-text baseline"]
     assert model_dir == tmp_path / "model" and not (tmp_path / "model_parts" / "align-thermal-imu").exists()
     assert sorted(load_model(model_dir).modalities) == sorted(("vision",) + ALIGNED)
@@ -104,11 +121,27 @@ def test_the_second_process_aligns_its_pairs_and_trains_the_baseline_and_the_par
 
 
 @needs_fork
-def test_with_no_pairs_beside_all_five_align_here_and_only_the_baseline_trains_there(stub_stages, tmp_path):
+def test_with_no_pairs_beside_all_five_align_here(stub_stages, tmp_path):
     config = DemoConfig(out_dir=tmp_path, beside_pairs=())
-    model_dir, _, _ = _align_and_direct(config, StageClock(), tmp_path, {}, beside=True)
+    pivot_dir, direct_job = _pivot(config, StageClock(), {}, beside=True)
+    model_dir, _, seconds = _align_and_direct(config, StageClock(), pivot_dir, {}, direct_job)
     assert model_dir == tmp_path / "model_parts" / ("align-" + "-".join(ALIGNED))
-    assert _where_made(tmp_path, "direct")["pid"] != os.getpid()
+    assert _where_made(tmp_path, "direct")["pid"] != os.getpid() and list(seconds) == ["direct baseline and world preview"]
+
+
+@needs_fork
+def test_a_failing_alignment_stops_the_baseline_still_training_beside_it(stub_stages, tmp_path, monkeypatch):
+    monkeypatch.setattr(stages, "direct_baseline_stage", lambda config, paths: _sleeps(30.0))
+
+    def fails(*args, **kwargs):
+        raise InputError("cannot decode", modality="depth", source="d-001.png")
+
+    monkeypatch.setattr(stages, "align_stage", fails)
+    config = DemoConfig(out_dir=tmp_path, beside_pairs=())
+    pivot_dir, direct_job = _pivot(config, StageClock(), {}, beside=True)
+    with pytest.raises(InputError, match="d-001.png"):
+        _align_and_direct(config, StageClock(), pivot_dir, {}, direct_job)
+    assert not direct_job._process.is_alive()
 
 
 def test_beside_pairs_must_leave_the_first_process_some_pairs():
@@ -121,10 +154,13 @@ def test_beside_pairs_must_leave_the_first_process_some_pairs():
 def test_without_a_second_process_the_stages_run_in_line_with_every_thread(stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()
-    _align_and_direct(DemoConfig(out_dir=tmp_path), clock, tmp_path, {}, beside=False)
-    made = [_where_made(tmp_path, tag) for tag in ("align-" + "-".join(ALIGNED), "direct")]
+    config = DemoConfig(out_dir=tmp_path)
+    pivot_dir, direct_job = _pivot(config, clock, {}, beside=False)
+    assert direct_job is None
+    _align_and_direct(config, clock, pivot_dir, {}, direct_job)
+    made = [_where_made(tmp_path, tag) for tag in ("pivot", "align-" + "-".join(ALIGNED), "direct")]
     assert all(m["pid"] == os.getpid() and m["threads"] == 2 for m in made)
-    assert len(clock.seconds) == 2
+    assert len(clock.seconds) == 3
 
 
 def _sleeps(seconds):
@@ -138,14 +174,18 @@ def _sleeps(seconds):
 def test_the_alignment_gets_its_threads_back_once_the_job_is_done():
     threads = torch.get_num_threads()
     try:
-        job = BesideJob("probe", _sleeps, 30.0)
-        callback = job.threads_back_when_done(2)
+        job, other = BesideJob("probe", _sleeps, 30.0), BesideJob("other", _sleeps, 30.0)
+        callback = threads_back_when_done(2, job, None, other)  # None: no job there
         torch.set_num_threads(1)
         job.start()
+        other.start()
         callback.on_train_batch_start(None, None, None, 0)
         assert torch.get_num_threads() == 1 and not job.done()  # still running: keep one thread
         job.stop()
         callback.on_train_batch_start(None, None, None, 1)
+        assert torch.get_num_threads() == 1  # the other one still runs
+        other.stop()
+        callback.on_train_batch_start(None, None, None, 2)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

@@ -38,12 +38,13 @@ class DemoConfig:
     cache_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     world_workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))  # processes writing the world
     pivot_weights: Optional[Path] = None   # a saved model with a vision encoder: skip pretraining
-    # On Linux CPU runs, split stages 3 and 4 over two processes, one core each (the small
-    # encoders gain nothing from a second intra-op thread): the second process aligns
-    # ``beside_pairs`` and trains the direct baseline while the first aligns the other pairs;
-    # the two alignments are combined into one model. Elsewhere, one run after the other.
+    # On Linux CPU runs, use both cores through processes, one core each (the small encoders gain
+    # nothing from a second intra-op thread): a second process trains the direct baseline while
+    # the first pretrains the pivot, and another aligns ``beside_pairs`` while the first aligns
+    # the other pairs (the two alignments are then combined into one model). Elsewhere, one
+    # run after the other.
     beside: bool = True
-    beside_pairs: tuple = ("imu",)
+    beside_pairs: tuple = ("depth", "thermal", "imu")
     progress: bool = True                  # progress bars
     examples: int = 3                      # results shown per example query
 

@@ -89,55 +89,90 @@ def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, A
 
 ALIGN_STAGE = "align text, audio, depth, thermal, imu with images only"
 DIRECT_STAGE = "train the direct audio-text baseline"
+DIRECT_JOB = "direct baseline and world preview"
+
+
+def _pivot(config: DemoConfig, clock: StageClock, world_paths: Dict[str, Path], beside: bool):
+    """Stage 2. On a Linux CPU run a second process trains the direct baseline (it needs only the
+    written world) and draws the world preview meanwhile, and the pivot trains on one intra-op
+    thread until that process is done (background.py). Returns the pivot's directory and the
+    second process's job (None without one)."""
+    from imagebind_lite.demo import stages
+
+    name = ("load the given pivot weights and freeze them" if config.pivot_weights
+            else "pretrain the pivot image encoder and freeze it")
+    if not beside:
+        with clock.stage(name):
+            return Path(config.pivot_weights or stages.pretrain_pivot_stage(config, world_paths)), None
+    import torch
+
+    from imagebind_lite.demo.background import BesideJob, threads_back_when_done
+    from imagebind_lite.threads import one_intra_op_thread
+
+    job = BesideJob(f"the {DIRECT_JOB}", stages.beside_direct_baseline, config, world_paths)
+    threads = torch.get_num_threads()
+    try:
+        with clock.stage(name, "the direct baseline trains beside it, in a second process"), one_intra_op_thread():
+            job.start()
+            pivot = config.pivot_weights or stages.pretrain_pivot_stage(
+                config, world_paths, [threads_back_when_done(threads, job)])
+    except BaseException:
+        job.stop()
+        raise
+    return Path(pivot), job
 
 
 def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path],
-                      beside: bool):
-    """Stages 3 and 4. On a Linux CPU run a second process aligns ``config.beside_pairs``, trains
-    the direct baseline and draws the world preview while this one aligns the other
-    pairs on one intra-op thread (all they use: background.py); the two alignments are combined
-    into one model. Elsewhere one run aligns all five, then the baseline trains. Returns the
-    model's and the baseline's directories and how long the second process took (None without one)."""
+                      direct_job=None):
+    """Stages 3 and 4. With ``direct_job`` (the baseline already training in a second process,
+    see ``_pivot``) a further process aligns ``config.beside_pairs`` while this one aligns the
+    other pairs on one intra-op thread, and the two alignments are combined into one model.
+    Without, one run aligns all five, then the baseline trains. Returns the model's and the
+    baseline's directories and how long each second process took ({} without any)."""
     from imagebind_lite.demo import stages
 
-    if not beside:
+    if direct_job is None:
         with clock.stage(ALIGN_STAGE):
             model_dir = stages.align_stage(config, pivot_dir, world_paths)
         with clock.stage(DIRECT_STAGE):
-            return model_dir, stages.direct_baseline_stage(config, world_paths), None
-    return _align_and_direct_beside(config, clock, pivot_dir, world_paths)
+            return model_dir, stages.direct_baseline_stage(config, world_paths), {}
+    try:
+        model_dir, seconds = _align_beside(config, clock, pivot_dir, world_paths, direct_job)
+        with clock.stage(DIRECT_STAGE, "trained beside the pivot; waiting for it if need be"):
+            direct_dir = direct_job.result()["direct"]
+    finally:
+        direct_job.stop()
+    return model_dir, direct_dir, {DIRECT_JOB: round(direct_job.seconds, 2), **seconds}
 
 
-def _align_and_direct_beside(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path]):
+def _align_beside(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_paths: Dict[str, Path], direct_job):
     import shutil
 
     import torch
 
     from imagebind_lite.combine import combine_models
     from imagebind_lite.demo import stages
-    from imagebind_lite.demo.background import BesideJob
+    from imagebind_lite.demo.background import BesideJob, threads_back_when_done
     from imagebind_lite.threads import one_intra_op_thread
 
     here = tuple(m for m in ALIGNED if m not in config.beside_pairs)
     there = ", ".join(config.beside_pairs)
-    job = BesideJob(f"the {there} alignment and the direct baseline" if there else "the direct baseline",
-                    stages.beside_alignment, config, pivot_dir, world_paths)
+    job = BesideJob(f"the {there} alignment", stages.beside_alignment, config, pivot_dir, world_paths) if there else None
     threads = torch.get_num_threads()
-    note = (f"{there} and the direct baseline train" if there else "the direct baseline trains") + \
-        " beside it, in a second process"
     try:
-        with clock.stage(ALIGN_STAGE, note), one_intra_op_thread():
-            job.start()
-            part = stages.align_stage(config, pivot_dir, world_paths, [job.threads_back_when_done(threads)], here)
-        with clock.stage(DIRECT_STAGE, "waiting for the second process"):
-            result = job.result()
+        with clock.stage(ALIGN_STAGE, f"{there} in a second process" if there else ""), one_intra_op_thread():
+            if job is not None:
+                job.start()
+            back = threads_back_when_done(threads, job, direct_job)
+            part = stages.align_stage(config, pivot_dir, world_paths, [back], here)
+            if job is None:  # all five aligned here, straight into the model directory
+                return part, {}
+            model_dir = combine_models([part, job.result()], config.out_dir / "model")
     finally:
-        job.stop()
-    if result["align"] is None:  # all five aligned here, straight into the model directory
-        return part, result["direct"], round(job.seconds, 2)
-    model_dir = combine_models([part, result["align"]], config.out_dir / "model")
+        if job is not None:
+            job.stop()
     shutil.rmtree(config.out_dir / "model_parts", ignore_errors=True)
-    return model_dir, result["direct"], round(job.seconds, 2)
+    return model_dir, {f"{there} alignment": round(job.seconds, 2)}
 
 
 def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:
@@ -177,16 +212,12 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
     clock = StageClock()
     with clock.stage("write the synthetic world to files", "Lightning loads meanwhile" if beside else ""):
         world_paths = _write_world(config, beside)
-    from imagebind_lite.demo import stages
     # imported after the fork above, so their imports (timm's, 2 s) overlap the world's writing
     from imagebind_lite.demo.showcase import build_index, example_queries, format_examples
     from imagebind_lite.demo.summary import print_summary, write_summary
 
-    pivot_stage = ("load the given pivot weights and freeze them" if config.pivot_weights
-                   else "pretrain the pivot image encoder and freeze it")
-    with clock.stage(pivot_stage):
-        pivot_dir = config.pivot_weights or stages.pretrain_pivot_stage(config, world_paths)
-    model_dir, direct_dir, beside_seconds = _align_and_direct(config, clock, Path(pivot_dir), world_paths, beside)
+    pivot_dir, direct_job = _pivot(config, clock, world_paths, beside)
+    model_dir, direct_dir, second_process = _align_and_direct(config, clock, pivot_dir, world_paths, direct_job)
     with clock.stage("evaluate emergent alignment"):
         model, results, direct = _evaluate(config, model_dir, direct_dir, world_paths)
     with clock.stage("index the held-out set and query it"):
@@ -194,7 +225,7 @@ def run_demo(config: DemoConfig) -> Dict[str, Any]:
         examples = example_queries(model, index, world_paths["eval"], results.classes, k=config.examples)
     with clock.stage("write the report"):
         metrics = {"headline": headline(results, direct), "stage_seconds": clock.seconds,
-                   "beside_alignment_seconds": beside_seconds, "total_seconds": clock.total,
+                   "second_process_seconds": second_process, "total_seconds": clock.total,
                    "peak_memory_mb": round(peak_memory_mb(), 1),
                    "config": config.to_dict(), "examples": examples,
                    "paths": {"model": str(model_dir), "index": str(config.out_dir / "index"),

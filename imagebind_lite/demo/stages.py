@@ -9,8 +9,8 @@
    together on (audio, text) pairs, with the same per-modality budget as the alignment: the
    ceiling emergent audio-text alignment is reported against (emergent / direct ratio).
 
-4 needs only the written world, so ``beside_alignment`` runs it in the second process too
-(runner.py, background.py).
+4 needs only the written world, so on a Linux CPU run ``beside_direct_baseline`` trains it in a
+second process while the first pretrains the pivot (runner.py, background.py).
 """
 from __future__ import annotations
 
@@ -48,19 +48,23 @@ def _seed_stage(config: DemoConfig, stage: int) -> None:
     pl.seed_everything(config.seed * 1000 + stage, workers=True, verbose=False)
 
 
-def beside_alignment(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Dict[str, Path]:
-    """The second process's share of stages 3 and 4: the ``config.beside_pairs`` alignment, the
-    direct baseline, then the world preview. No progress bars (they would interleave with the
-    main ones) and no decoding workers (the process has one core)."""
+def beside_alignment(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Path:
+    """The second process's share of stage 3: the ``config.beside_pairs`` alignment. No progress
+    bars (they would interleave with the main ones) and no decoding workers (the process has one core)."""
+    quiet = dataclasses.replace(config, progress=False, cache_workers=0)
+    return align_stage(quiet, pivot_dir, world_paths, modalities=tuple(config.beside_pairs))
+
+
+def beside_direct_baseline(config: DemoConfig, world_paths: Dict[str, Path]) -> Dict[str, Path]:
+    """Stage 4 and the world preview in a second process while the first pretrains the pivot
+    (the baseline needs only the written world); quiet and single-core as above."""
     from imagebind_lite.demo.world_stage import preview_stage
 
     quiet = dataclasses.replace(config, progress=False, cache_workers=0)
-    pairs = tuple(config.beside_pairs)
-    return {"align": align_stage(quiet, pivot_dir, world_paths, modalities=pairs) if pairs else None,
-            "direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
+    return {"direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
 
 
-def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
+def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path], callbacks=()) -> Path:
     """Train the tiny vision encoder on labelled world images, export it, return its directory."""
     from imagebind_lite.training import PivotDataModule, PivotPretrainModule
 
@@ -70,7 +74,7 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path]) -> Pa
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
                            val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
                            num_workers=config.num_workers, cache_images=True, cache_workers=config.cache_workers)
-    _trainer(config, "pivot", config.pivot_epochs).fit(module, data)
+    _trainer(config, "pivot", config.pivot_epochs, callbacks=callbacks).fit(module, data)
     module.export_model(target)
     return target
 

@@ -61,11 +61,12 @@ def write_summary(out_dir: Path, metrics: Dict[str, Any]) -> Path:
     lines += ["", "## Stages", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name} | {sec:.1f} |" for name, sec in metrics["stage_seconds"].items()]
     lines += [f"| **total** | {metrics['total_seconds']:.1f} |", ""]
-    if metrics.get("beside_alignment_seconds") is not None:
-        pairs = metrics["config"].get("beside_pairs") or []
-        work = (f"the {', '.join(pairs)} alignment, " if pairs else "") + "the direct baseline and the preview"
-        lines += [f"A second process did {work} in {metrics['beside_alignment_seconds']:.1f} s, beside the "
-                  "alignment of the other pairs (the two alignments were then combined into `model/`).", ""]
+    second = metrics.get("second_process_seconds") or {}
+    if second:
+        done = "; ".join(f"the {work} in {sec:.1f} s" for work, sec in second.items())
+        lines += [f"Second processes, one core each, beside the main one: {done} (the two alignments "
+                  "were then combined into `model/`)." if len(second) > 1 else
+                  f"A second process, one core, beside the main one: {done}.", ""]
     lines += [f"Peak memory: {metrics['peak_memory_mb']:.0f} MiB.", "",
               "Full metrics: `demo_metrics.json`, `evaluation/report.md`, `evaluation/metrics.json`; "
               "saved model: `model/` (`imagebind_lite.load_model`); index: `index/`.", "",
