@@ -151,6 +151,13 @@ def test_beside_pairs_must_leave_the_first_process_some_pairs():
         DemoConfig(beside_pairs=("imu", "sonar"))
 
 
+def test_pair_sizes_override_the_pair_count_of_the_modalities_they_name():
+    config = DemoConfig.quick(pair_sizes={"imu": 100})
+    assert config.pairs("imu") == 100 and config.pairs("audio") == config.pairs_per_modality
+    with pytest.raises(InputError, match="sonar"):
+        DemoConfig(pair_sizes={"sonar": 10})
+
+
 def test_without_a_second_process_the_stages_run_in_line_with_every_thread(stub_stages, tmp_path):
     torch.set_num_threads(2)
     clock = StageClock()

@@ -71,8 +71,11 @@ def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path], callb
     _seed_stage(config, 1)
     target = config.out_dir / "pivot"
     module = PivotPretrainModule(encoder="vision/tiny", num_classes=config.num_concepts)
+    # the held-out images (only logged) come from what the pair collections have beyond the
+    # training images, so they never take training images away
+    spare = sum(config.pairs(m) for m in ALIGNED) - config.pivot_images
     data = PivotDataModule(manifests=[str(world_paths[m]) for m in ALIGNED], train_size=config.pivot_images,
-                           val_size=min(512, config.pivot_images // 4), batch_size=config.batch_size,
+                           val_size=max(64, min(512, config.pivot_images // 4, spare)), batch_size=config.batch_size,
                            num_workers=config.num_workers, cache_images=True, cache_workers=config.cache_workers)
     _trainer(config, "pivot", config.pivot_epochs, callbacks=callbacks).fit(module, data)
     module.export_model(target)

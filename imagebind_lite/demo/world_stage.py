@@ -22,7 +22,7 @@ def _world(config: DemoConfig):
 def write_world_stage(config: DemoConfig) -> Dict[str, Path]:
     from imagebind_lite.data.world import write_world
 
-    sizes = {m: config.pairs_per_modality for m in ALIGNED}
+    sizes = {m: config.pairs(m) for m in ALIGNED}
     sizes.update(eval=config.eval_size, audio_text=config.direct_pairs)
     return write_world(_world(config), config.out_dir / "world", sizes=sizes, progress=config.progress,
                        workers=config.world_workers)
