@@ -41,10 +41,21 @@ def test_a_job_returns_its_value_from_another_process_on_one_thread():
 
 
 @needs_fork
-def test_a_failing_job_raises_its_error_with_the_file_and_modality():
-    with pytest.raises(RuntimeError, match="probe failed") as caught:
+def test_a_job_failing_on_bad_input_raises_the_same_error_naming_the_file_and_modality():
+    with pytest.raises(InputError) as caught:  # the CLI prints it as an "error: ..." line
         BesideJob("probe", _fails).result()
-    assert "clip-007.wav" in str(caught.value) and "audio" in str(caught.value)
+    assert caught.value.source == "clip-007.wav" and caught.value.modality == "audio"
+
+
+def _breaks():
+    raise ZeroDivisionError("a bug, not the user's input")
+
+
+@needs_fork
+def test_a_job_failing_otherwise_raises_with_the_traceback_of_its_process():
+    with pytest.raises(RuntimeError, match="probe failed") as caught:
+        BesideJob("probe", _breaks).result()
+    assert "ZeroDivisionError" in str(caught.value) and "_breaks" in str(caught.value)
 
 
 @needs_fork

@@ -12,12 +12,15 @@ a forked child), one process does it all, one run after the other.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import sys
 import time
 import traceback
 from typing import Any, Callable, Optional
 
 import torch
+
+from imagebind_lite.errors import ImageBindLiteError
 
 
 def can_run_beside() -> bool:
@@ -35,10 +38,21 @@ def _child(send, fn: Callable[..., Any], args: tuple) -> None:
     began = time.perf_counter()
     try:
         send.send(("ok", fn(*args), time.perf_counter() - began))
+    except ImageBindLiteError as exc:  # bad input: the parent raises the same error, naming the file
+        send.send(("raise", _picklable(exc), time.perf_counter() - began))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         send.send(("error", traceback.format_exc(), time.perf_counter() - began))
     finally:
         send.close()
+
+
+def _picklable(exc: BaseException):
+    """``exc`` itself when it survives pickling, else its traceback as text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure: fall back to the text
+        return "".join(traceback.format_exception(exc))
 
 
 class BesideJob:
@@ -72,7 +86,9 @@ class BesideJob:
             self._process.join()
             raise RuntimeError(f"{self.name} stopped without a result (exit code {self._process.exitcode})") from None
         self._process.join()
-        if status == "error":
+        if status == "raise" and isinstance(payload, BaseException):
+            raise payload
+        if status in ("error", "raise"):
             raise RuntimeError(f"{self.name} failed in its second process:\n{payload}")
         return payload
 
