@@ -89,13 +89,13 @@ def headline(results: EvaluationResult, direct: EvaluationResult) -> Dict[str, A
 
 ALIGN_STAGE = "align text, audio, depth, thermal, imu with images only"
 DIRECT_STAGE = "train the direct audio-text baseline"
-DIRECT_JOB = "direct baseline and world preview"
+DIRECT_JOB = "direct baseline"
 
 
 def _pivot(config: DemoConfig, clock: StageClock, world_paths: Dict[str, Path], beside: bool):
-    """Stage 2. On a Linux CPU run a second process trains the direct baseline (it needs only the
-    written world) and draws the world preview meanwhile, and the pivot trains on one intra-op
-    thread until that process is done (background.py). Returns the pivot's directory and the
+    """Stage 2. On a Linux CPU run a second process trains the direct baseline meanwhile (it needs
+    only the written world), and the pivot trains on one intra-op thread until that process is
+    done (background.py). Returns the pivot's directory and the
     second process's job (None without one)."""
     from imagebind_lite.demo import stages
 
@@ -139,7 +139,7 @@ def _align_and_direct(config: DemoConfig, clock: StageClock, pivot_dir: Path, wo
     try:
         model_dir, seconds = _align_beside(config, clock, pivot_dir, world_paths, direct_job)
         with clock.stage(DIRECT_STAGE, "trained beside the pivot; waiting for it if need be"):
-            direct_dir = direct_job.result()["direct"]
+            direct_dir = direct_job.result()
     finally:
         direct_job.stop()
     return model_dir, direct_dir, {DIRECT_JOB: round(direct_job.seconds, 2), **seconds}
@@ -172,7 +172,7 @@ def _align_beside(config: DemoConfig, clock: StageClock, pivot_dir: Path, world_
         if job is not None:
             job.stop()
     shutil.rmtree(config.out_dir / "model_parts", ignore_errors=True)
-    return model_dir, {f"{there} alignment": round(job.seconds, 2)}
+    return model_dir, {f"{there} alignment and world preview": round(job.seconds, 2)}
 
 
 def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:

@@ -49,19 +49,29 @@ def _seed_stage(config: DemoConfig, stage: int) -> None:
 
 
 def beside_alignment(config: DemoConfig, pivot_dir: Path, world_paths: Dict[str, Path]) -> Path:
-    """The second process's share of stage 3: the ``config.beside_pairs`` alignment. No progress
-    bars (they would interleave with the main ones) and no decoding workers (the process has one core)."""
-    quiet = dataclasses.replace(config, progress=False, cache_workers=0)
-    return align_stage(quiet, pivot_dir, world_paths, modalities=tuple(config.beside_pairs))
-
-
-def beside_direct_baseline(config: DemoConfig, world_paths: Dict[str, Path]) -> Dict[str, Path]:
-    """Stage 4 and the world preview in a second process while the first pretrains the pivot
-    (the baseline needs only the written world); quiet and single-core as above."""
+    """The second process's share of stage 3: the ``config.beside_pairs`` alignment, then the world
+    preview (~2 s of matplotlib; this share is the smaller one, so its core would otherwise wait).
+    No progress bars (they would interleave with the main ones) and no decoding workers (the
+    process has one core)."""
     from imagebind_lite.demo.world_stage import preview_stage
 
     quiet = dataclasses.replace(config, progress=False, cache_workers=0)
-    return {"direct": direct_baseline_stage(quiet, world_paths), "preview": preview_stage(quiet)}
+    aligned = align_stage(quiet, pivot_dir, world_paths, modalities=tuple(config.beside_pairs))
+    preview_stage(quiet)
+    return aligned
+
+
+def beside_direct_baseline(config: DemoConfig, world_paths: Dict[str, Path]) -> Path:
+    """Stage 4 in a second process while the first pretrains the pivot (the baseline needs only
+    the written world); quiet and single-core as above. Draws the world preview too when no
+    pairs align beside the others."""
+    from imagebind_lite.demo.world_stage import preview_stage
+
+    quiet = dataclasses.replace(config, progress=False, cache_workers=0)
+    direct = direct_baseline_stage(quiet, world_paths)
+    if not config.beside_pairs:
+        preview_stage(quiet)
+    return direct
 
 
 def pretrain_pivot_stage(config: DemoConfig, world_paths: Dict[str, Path], callbacks=()) -> Path:
