@@ -1,11 +1,12 @@
-"""Work that runs beside the alignment stage, in a second process on one intra-op thread.
+"""Work that runs beside the demo's main process, in a forked process on one intra-op thread.
 
-The alignment's small encoders gain nothing from a second intra-op thread on a 2-core CPU (the
-quick demo's five-pair alignment took 19.5 s on one thread and on two: its steps are many
-small matrix products, each too small to split), while two processes each get a whole core. So
-the demo forks a copy of itself that aligns some of the pairs and then trains the direct
-baseline (both need only the written world and the pivot), while the first process aligns the
-rest; before that, another forked copy writes the world while the first imports Lightning.
+The demo's small encoders gain little or nothing from a second intra-op thread on a 2-core CPU
+(the quick demo's five-pair alignment took 19.5 s on one thread and on two, the pivot 46 against
+57 ms a step: their steps are many small matrix products, each too small to split), while two
+processes each get a whole core. So the demo forks copies of itself: one writes the world while
+the first process imports Lightning; one trains the direct baseline (it needs only the written
+world) while the first pretrains the pivot; one aligns some of the pairs while the first aligns
+the rest.
 Where forking is unsafe or pointless (not Linux, or an accelerator: CUDA cannot be used again in
 a forked child), one process does it all, one run after the other.
 """

@@ -95,8 +95,8 @@ DIRECT_JOB = "direct baseline"
 def _pivot(config: DemoConfig, clock: StageClock, world_paths: Dict[str, Path], beside: bool):
     """Stage 2. On a Linux CPU run a second process trains the direct baseline meanwhile (it needs
     only the written world), and the pivot trains on one intra-op thread until that process is
-    done (background.py). Returns the pivot's directory and the
-    second process's job (None without one)."""
+    done (background.py). Returns the pivot's directory and the second process's job (None
+    without one)."""
     from imagebind_lite.demo import stages
 
     name = ("load the given pivot weights and freeze them" if config.pivot_weights
