@@ -185,7 +185,7 @@ def _write_world(config: DemoConfig, beside: bool) -> Dict[str, Path]:
     if not beside:
         quiet_lightning()
         paths = world_stage.write_world_stage(config)
-        world_stage.preview_stage(config)  # else drawn by the alignment's second process
+        world_stage.preview_stage(config)  # else a second process draws it (stages.py)
         return paths
     from imagebind_lite.demo.background import BesideJob
 
